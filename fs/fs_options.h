@@ -1,0 +1,66 @@
+/* Mount options of the daemon: every option settable as -o name=value and in a config file
+ * (-o config=/etc/s3csefs.conf, "name = value" lines), each with a default that suits SQL Server backups.
+ * Parsing lives in fs_options.c; everything else only reads this struct. */
+#ifndef S3CSEFS_FS_OPTIONS_H
+#define S3CSEFS_FS_OPTIONS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "envelope.h"
+
+typedef struct {
+    /* What to mount */
+    char bucket[256];
+    char prefix[1024];              /* "" or "some/prefix/" (always ending in '/') */
+    char mountpoint[4096];
+
+    /* Encryption */
+    char kms_key_id[512];           /* key id, ARN or alias/...; resolved once to the ARN in fs_context */
+    char encrypt[1024];             /* glob list "*.bak:*.trn", or "all", or "none"; default "*.bak" */
+    cse_write_profile cse_profile;  /* kms (default) or legacy */
+
+    /* AWS (copied into aws_config) */
+    char region[64];
+    char endpoint[512];
+    char kms_endpoint[512];
+    char sts_endpoint[512];
+    char profile[128];
+    char credentials_file[512];
+    char config_file[512];
+    int path_style;                 /* -1 auto */
+    int allow_http;
+
+    /* Write pipeline */
+    uint64_t part_size;             /* first part size, default 8 MiB; grows to fit 10,000 parts */
+    int upload_concurrency;         /* parallel UploadPart workers per daemon, default 4 */
+    uint64_t max_memory;            /* the one cap on all write and read buffers, default 64 MiB */
+    uint64_t reorder_window;        /* bytes of out-of-order writes held in memory, default 16 MiB */
+    char spool_dir[4096];           /* default $TMPDIR or /var/tmp */
+
+    /* Read pipeline */
+    uint64_t prefetch_min;          /* first sequential window, default 1 MiB */
+    uint64_t prefetch_max;          /* largest window, default 64 MiB */
+    int read_concurrency;           /* parallel ranged GETs per stream, default 4 */
+
+    /* Caches */
+    int stat_ttl_s;                 /* stat / negative / listing cache, default 5 s */
+    int key_cache_ttl_s;            /* decrypted data keys, default 600 s */
+    int key_cache_max;              /* entries, default 4096 */
+
+    /* Ownership and permissions of entries without stored attributes */
+    uid_t uid;
+    gid_t gid;
+    mode_t umask;                   /* default 022 */
+    int uid_set, gid_set;
+
+    /* Daemon */
+    int foreground;                 /* -f */
+    int debug;                      /* -d */
+    int allow_other;
+    int read_only;
+} fs_options;
+
+/* Defaults for every field. */
+void fs_options_defaults(fs_options *opts);
+
+#endif
