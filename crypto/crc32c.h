@@ -11,5 +11,13 @@
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 /* Base64 of the big-endian 4-byte CRC, as S3's x-amz-checksum-crc32c header wants it. out >= 9 bytes. */
 void crc32c_base64(uint32_t crc, char out[9]);
+/* CRC of A||B from CRC(A), CRC(B) and len(B): for S3 full-object checksums of multipart uploads. */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
+/* The two implementations behind crc32c(), exposed so tests can check that they agree. crc32c_hw may
+ * only be called when crc32c_hw_available() (SSE4.2 and PCLMUL). */
+int crc32c_hw_available(void);
+uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len);
+uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 
 #endif

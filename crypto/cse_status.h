@@ -32,5 +32,7 @@ typedef enum {
 
 /* Short English description of a status, never NULL; safe to put in a log line. */
 const char *cse_strerror(cse_status status);
+/* The enumerator's name ("CSE_ERR_BAD_PADDING"), for tools and tests that match on the exact cause. */
+const char *cse_status_name(cse_status status);
 
 #endif

@@ -54,8 +54,10 @@ void cse_envelope_free(cse_envelope *env);
  * contexts must point to an array of 2 kv_list; *count is set; each must be kv_list_free()d. */
 cse_status cse_envelope_kms_contexts(const cse_envelope *env, kv_list contexts[2], size_t *count);
 
-/* The matdesc (and, for the kms profile, the GenerateDataKey encryption context) for a new object:
- * {"kms_cmk_id": key_arn}. */
+/* The EncryptionContext to send with GenerateDataKey for a new object written with `profile`:
+ *   kms:    {"kms_cmk_id": key_arn}  (identical to the matdesc that cse_envelope_emit writes)
+ *   legacy: {} (nothing is appended: the blog recipe generates the data key without a context)
+ * context_out must be initialised; entries are appended. */
 cse_status cse_write_context(cse_write_profile profile, const char *key_arn, kv_list *context_out);
 
 /* Emits the user metadata (names without "x-amz-meta-") for a new CBC object written with `profile`:
@@ -65,6 +67,11 @@ cse_status cse_write_context(cse_write_profile profile, const char *key_arn, kv_
  * exactly {"kms_cmk_id":"<key_arn>"}. out must be an initialised kv_list; entries are appended. */
 cse_status cse_envelope_emit(cse_write_profile profile, const uint8_t *encrypted_key, size_t encrypted_key_len,
                              const uint8_t iv[16], const char *key_arn, int64_t plain_length, kv_list *out);
+
+/* Checks a stored object size against the envelope: CBC needs a positive multiple of 16, GCM at least
+ * the 16-byte tag (CSE_ERR_CIPHERTEXT_LENGTH); when x-amz-unencrypted-content-length is present it must
+ * match the stored size (CSE_ERR_BAD_PLAIN_LENGTH). */
+cse_status cse_envelope_check_stored_size(const cse_envelope *env, uint64_t stored_size);
 
 /* One-line human description for logs and xattrs, e.g. "v2 kms AES/CBC/PKCS5Padding key=arn:...". */
 void cse_envelope_describe(const cse_envelope *env, char *out, size_t cap);
