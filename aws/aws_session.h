@@ -6,6 +6,7 @@
 
 #include "aws_error.h"
 
+typedef struct aws_session aws_session;
 typedef struct credentials_provider credentials_provider;
 typedef struct http_client http_client;
 typedef struct sigv4_key_cache sigv4_key_cache;
@@ -46,5 +47,10 @@ aws_session *aws_session_new(const aws_config *cfg, aws_error *err);
 void aws_session_free(aws_session *session);
 /* The endpoint base URL (scheme://host[:port]) for "s3", "kms" or "sts". */
 const char *aws_session_endpoint(const aws_session *session, const char *service);
+/* 1 if requests for `bucket` use path-style URLs (endpoint/bucket/key) rather than virtual-hosted ones
+ * (bucket.endpoint/key): config.path_style when 0 or 1; in auto mode (-1) path style for a custom S3
+ * endpoint and for bucket names that are not valid DNS labels or contain dots (TLS wildcards do not
+ * cover them). */
+int aws_session_use_path_style(const aws_session *session, const char *bucket);
 
 #endif
