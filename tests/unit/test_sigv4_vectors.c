@@ -284,7 +284,7 @@ int main(void)
 {
     const char *vectors = getenv("S3CSEFS_VECTORS");
     if (!vectors)
-        vectors = "../shared/vectors";
+        vectors = "tests/vectors";   /* run from the source tree */
     char root[1024];
     snprintf(root, sizeof(root), "%s/sigv4", vectors);
     DIR *d = opendir(root);
