@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evp_util.h"
 #include "secure_mem.h"
 
-#define EVP_SLICE (1u << 30)     /* EVP takes int lengths; a multiple of 16 */
 #define POOL_MAX 16              /* idle contexts kept; more concurrent callers clone and free */
 
 struct cbc_decryptor {
@@ -107,17 +107,7 @@ cse_status cbc_decrypt_blocks(const cbc_decryptor *dec, const uint8_t prev[CSE_A
         status = CSE_ERR_OPENSSL;
         goto done;
     }
-    while (len > 0) {
-        size_t slice = len < EVP_SLICE ? len : EVP_SLICE;
-        int produced = 0;
-        if (EVP_DecryptUpdate(ctx, out, &produced, cipher, (int)slice) != 1 || (size_t)produced != slice) {
-            status = CSE_ERR_OPENSSL;
-            goto done;
-        }
-        cipher += slice;
-        out += slice;
-        len -= slice;
-    }
+    status = evp_update_exact(ctx, cipher, len, out);
 done:
     if (status == CSE_OK)
         return_context(pool_owner, ctx);

@@ -3,12 +3,10 @@
  * into the output (AES-NI, no staging copy). */
 #include "cbc_stream.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <openssl/evp.h>
 
-/* EVP takes int lengths; larger buffers go through in slices of this size (a multiple of 16). */
-#define EVP_SLICE (1u << 30)
+#include "evp_util.h"
 
 struct cbc_encryptor {
     EVP_CIPHER_CTX *ctx;
@@ -48,16 +46,14 @@ cse_status cbc_encryptor_update(cbc_encryptor *enc, const uint8_t *in, size_t le
     if (enc->finished)
         return CSE_ERR_STATE;
     size_t written = 0;
-    while (len > 0) {
-        size_t slice = len < EVP_SLICE ? len : EVP_SLICE;
-        int produced = 0;
-        if (EVP_EncryptUpdate(enc->ctx, out + written, &produced, in, (int)slice) != 1)
-            return CSE_ERR_OPENSSL;
-        written += (size_t)produced;
-        enc->plain_bytes += slice;
-        in += slice;
-        len -= slice;
+    cse_status status = evp_update_sliced(enc->ctx, in, len, out, &written);
+    if (status != CSE_OK) {
+        /* Part of the input may have been consumed: the stream can no longer match any plaintext, so
+         * refuse everything after this instead of emitting a silently corrupt object. */
+        enc->finished = 1;
+        return status;
     }
+    enc->plain_bytes += len;
     enc->cipher_bytes += written;
     *out_len = written;
     return CSE_OK;
@@ -70,9 +66,9 @@ cse_status cbc_encryptor_final(cbc_encryptor *enc, uint8_t out[CSE_AES_BLOCK], s
     if (enc->finished)
         return CSE_ERR_STATE;
     int produced = 0;
+    enc->finished = 1;                 /* success or not, final is the last call */
     if (EVP_EncryptFinal_ex(enc->ctx, out, &produced) != 1 || produced != CSE_AES_BLOCK)
         return CSE_ERR_OPENSSL;
-    enc->finished = 1;
     enc->cipher_bytes += CSE_AES_BLOCK;
     *out_len = CSE_AES_BLOCK;
     return CSE_OK;

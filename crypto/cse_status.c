@@ -10,7 +10,7 @@ static const char *const status_text[CSE_STATUS_COUNT] = {
     [CSE_ERR_OPENSSL] = "OpenSSL operation failed",
     [CSE_ERR_NOT_ENCRYPTED] = "object carries no encryption envelope",
     [CSE_ERR_BAD_BASE64] = "envelope field is not valid base64",
-    [CSE_ERR_EMPTY_KEY_BLOB] = "encrypted data key is empty or too large",
+    [CSE_ERR_EMPTY_KEY_BLOB] = "encrypted data key is empty",
     [CSE_ERR_MISSING_IV] = "envelope has no x-amz-iv",
     [CSE_ERR_IV_LENGTH] = "x-amz-iv has the wrong length for the content cipher",
     [CSE_ERR_UNKNOWN_CEK_ALG] = "unknown x-amz-cek-alg",
@@ -27,6 +27,7 @@ static const char *const status_text[CSE_STATUS_COUNT] = {
     [CSE_ERR_BAD_PADDING] = "invalid PKCS#7 padding in the final block",
     [CSE_ERR_GCM_TAG] = "GCM authentication tag mismatch",
     [CSE_ERR_STATE] = "cipher stream used in the wrong state",
+    [CSE_ERR_KEY_BLOB_TOO_LARGE] = "encrypted data key is larger than any KMS ciphertext",
 };
 
 static const char *const status_names[CSE_STATUS_COUNT] = {
@@ -53,6 +54,7 @@ static const char *const status_names[CSE_STATUS_COUNT] = {
     [CSE_ERR_BAD_PADDING] = "CSE_ERR_BAD_PADDING",
     [CSE_ERR_GCM_TAG] = "CSE_ERR_GCM_TAG",
     [CSE_ERR_STATE] = "CSE_ERR_STATE",
+    [CSE_ERR_KEY_BLOB_TOO_LARGE] = "CSE_ERR_KEY_BLOB_TOO_LARGE",
 };
 
 const char *cse_strerror(cse_status status)

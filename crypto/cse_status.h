@@ -10,7 +10,7 @@ typedef enum {
     CSE_ERR_OPENSSL,             /* OpenSSL refused an operation that should not fail */
     CSE_ERR_NOT_ENCRYPTED,       /* no x-amz-key-v2 / x-amz-key: a plain object */
     CSE_ERR_BAD_BASE64,          /* x-amz-key(-v2) or x-amz-iv is not valid base64 */
-    CSE_ERR_EMPTY_KEY_BLOB,      /* encrypted data key decodes to zero bytes or is absurdly large */
+    CSE_ERR_EMPTY_KEY_BLOB,      /* encrypted data key decodes to zero bytes */
     CSE_ERR_MISSING_IV,
     CSE_ERR_IV_LENGTH,           /* IV is not 16 bytes (CBC) or 12 bytes (GCM) */
     CSE_ERR_UNKNOWN_CEK_ALG,     /* x-amz-cek-alg not AES/CBC/PKCS5Padding or AES/GCM/NoPadding */
@@ -26,7 +26,8 @@ typedef enum {
     CSE_ERR_CIPHERTEXT_LENGTH,   /* CBC ciphertext length not a positive multiple of 16 / GCM shorter than tag */
     CSE_ERR_BAD_PADDING,         /* final CBC block has invalid PKCS#7 padding */
     CSE_ERR_GCM_TAG,             /* GCM authentication tag does not match */
-    CSE_ERR_STATE,               /* a stream object used after final / in the wrong order */
+    CSE_ERR_STATE,               /* a stream object used after final / in the wrong order / after a failure */
+    CSE_ERR_KEY_BLOB_TOO_LARGE,  /* encrypted data key longer than CSE_MAX_KEY_BLOB bytes */
     CSE_STATUS_COUNT
 } cse_status;
 

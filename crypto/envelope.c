@@ -58,14 +58,16 @@ static cse_status decode_key_blob(const char *text, cse_envelope *env)
     if (text_len == 0)
         return CSE_ERR_EMPTY_KEY_BLOB;
     if (text_len > base64_encoded_len(CSE_MAX_KEY_BLOB))
-        return CSE_ERR_EMPTY_KEY_BLOB;
+        return CSE_ERR_KEY_BLOB_TOO_LARGE;
     /* The longest accepted text decodes to up to 2 bytes more than CSE_MAX_KEY_BLOB. */
     uint8_t decoded[(CSE_MAX_KEY_BLOB + 2) / 3 * 3];
     size_t decoded_len = 0;
     if (base64_decode(text, text_len, decoded, &decoded_len) != 0)
         return CSE_ERR_BAD_BASE64;
-    if (decoded_len == 0 || decoded_len > CSE_MAX_KEY_BLOB)
+    if (decoded_len == 0)
         return CSE_ERR_EMPTY_KEY_BLOB;
+    if (decoded_len > CSE_MAX_KEY_BLOB)
+        return CSE_ERR_KEY_BLOB_TOO_LARGE;
     memcpy(env->encrypted_key, decoded, decoded_len);
     env->encrypted_key_len = decoded_len;
     return CSE_OK;
@@ -147,9 +149,30 @@ static int only_json_whitespace(const char *p, const char *end)
     return 1;
 }
 
+/* cJSON decodes \u0000 and then stores a C string, so everything after it would silently vanish; a raw
+ * NUL byte would truncate the same way. Backslashes only occur inside strings of a valid JSON text, so
+ * a flat scan of the escapes is exact once the text has parsed. */
+static int contains_nul_character(const char *text, size_t len)
+{
+    if (memchr(text, '\0', len) != NULL)
+        return 1;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+            return 1;
+        i++;                          /* skip the escaped character, so "\\u0000" is not an escape */
+    }
+    return 0;
+}
+
+typedef enum { NAMES_EXACT, NAMES_CASE_INSENSITIVE } name_matching;
+
 /* Parses a JSON text that must be an object whose values are all strings, with unique names, into
- * `out`. Returns 0, -1 when the text is not JSON, -2 when it is JSON of the wrong shape. */
-static int parse_flat_json_object(const char *text, size_t len, kv_list *out)
+ * `out`. Names must also differ case-insensitively when the caller will look them up that way, or two
+ * spellings of one field would both be accepted and only one of them used. Returns 0, -1 when the text
+ * is not JSON, -2 when it is JSON of the wrong shape (including names or values holding a NUL). */
+static int parse_flat_json_object(const char *text, size_t len, name_matching names, kv_list *out)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -160,13 +183,15 @@ static int parse_flat_json_object(const char *text, size_t len, kv_list *out)
         result = -1;
         goto done;
     }
-    if (!cJSON_IsObject(root)) {
+    if (!cJSON_IsObject(root) || contains_nul_character(text, len)) {
         result = -2;
         goto done;
     }
+    const char *(*find)(const kv_list *, const char *) =
+        names == NAMES_CASE_INSENSITIVE ? kv_list_get_ci : kv_list_get;
     for (const cJSON *item = root->child; item != NULL; item = item->next) {
         if (!cJSON_IsString(item) || item->string == NULL || item->valuestring == NULL ||
-            kv_list_get(out, item->string) != NULL) {
+            find(out, item->string) != NULL) {
             result = -2;
             goto done;
         }
@@ -186,7 +211,8 @@ static cse_status parse_matdesc(const char *text, cse_envelope *env)
 {
     if (text == NULL)
         return CSE_OK;               /* V1 writers may omit it: an empty description */
-    switch (parse_flat_json_object(text, strlen(text), &env->matdesc)) {
+    /* KMS encryption-context keys are case-sensitive: "a" and "A" are two keys. */
+    switch (parse_flat_json_object(text, strlen(text), NAMES_EXACT, &env->matdesc)) {
     case 0:
         return CSE_OK;
     case -1:
@@ -298,7 +324,7 @@ cse_status cse_envelope_parse_instruction(const char *json, size_t len, cse_enve
         return CSE_ERR_METADATA_TOO_LARGE;
     kv_list fields;
     kv_list_init(&fields);
-    int parsed = parse_flat_json_object(json, len, &fields);
+    int parsed = parse_flat_json_object(json, len, NAMES_CASE_INSENSITIVE, &fields);
     if (parsed == -3)
         return CSE_ERR_NO_MEMORY;
     if (parsed != 0)
@@ -319,6 +345,17 @@ void cse_envelope_free(cse_envelope *env)
     kv_list_init(&env->matdesc);
 }
 
+/* kms+context: the context must name the content cipher the envelope uses (either CBC spelling). */
+static int matdesc_binds_cek_alg(const cse_envelope *env)
+{
+    const char *bound = kv_list_get(&env->matdesc, MATDESC_CEK_NAME);
+    if (bound == NULL)
+        return 0;
+    if (strcmp(bound, cse_cek_alg_name(env->cek_alg)) == 0)
+        return 1;
+    return env->cek_alg == CSE_CEK_AES_CBC && strcmp(bound, CEK_CBC_PKCS7) == 0;
+}
+
 cse_status cse_envelope_kms_contexts(const cse_envelope *env, kv_list contexts[2], size_t *count)
 {
     if (env == NULL || contexts == NULL || count == NULL)
@@ -329,7 +366,7 @@ cse_status cse_envelope_kms_contexts(const cse_envelope *env, kv_list contexts[2
     switch (env->wrap_alg) {
     case CSE_WRAP_KMS_CONTEXT:
         /* Parsing already checked the binding; re-check so a hand-built envelope cannot skip it. */
-        if (kv_list_get(&env->matdesc, MATDESC_CEK_NAME) == NULL)
+        if (!matdesc_binds_cek_alg(env))
             return CSE_ERR_MATDESC_CEK_MISMATCH;
         /* fall through */
     case CSE_WRAP_KMS:

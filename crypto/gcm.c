@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVP_SLICE (1u << 30)
+#include "aes_ctr.h"
+#include "evp_util.h"
+
 /* With a 96-bit IV the 32-bit counter runs from 2 to 2^32 - 1: at most 2^32 - 2 blocks of plaintext. */
 #define GCM_MAX_PLAIN_BYTES ((((uint64_t)1 << 32) - 2) * 16)
 
@@ -48,16 +50,12 @@ cse_status gcm_decryptor_update(gcm_decryptor *dec, const uint8_t *in, size_t le
         return CSE_ERR_STATE;
     if (len > GCM_MAX_PLAIN_BYTES - dec->processed)
         return CSE_ERR_CIPHERTEXT_LENGTH;
-    while (len > 0) {
-        size_t slice = len < EVP_SLICE ? len : EVP_SLICE;
-        int produced = 0;
-        if (EVP_DecryptUpdate(dec->ctx, out, &produced, in, (int)slice) != 1 || (size_t)produced != slice)
-            return CSE_ERR_OPENSSL;
-        dec->processed += slice;
-        in += slice;
-        out += slice;
-        len -= slice;
+    cse_status status = evp_update_exact(dec->ctx, in, len, out);
+    if (status != CSE_OK) {
+        dec->finished = 1;           /* OpenSSL's state is unknown now: refuse further data */
+        return status;
     }
+    dec->processed += len;
     return CSE_OK;
 }
 
@@ -97,47 +95,15 @@ cse_status gcm_decrypt_range(const uint8_t key[32], const uint8_t iv[CSE_GCM_IV]
         return CSE_ERR_ARGUMENT;
     if (len == 0)
         return CSE_OK;
-    uint64_t block = offset / 16;
-    uint32_t counter = (uint32_t)(2 + block);
-    uint8_t counter_block[16];
-    memcpy(counter_block, iv, CSE_GCM_IV);
-    counter_block[12] = (uint8_t)(counter >> 24);
-    counter_block[13] = (uint8_t)(counter >> 16);
-    counter_block[14] = (uint8_t)(counter >> 8);
-    counter_block[15] = (uint8_t)counter;
-
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL)
-        return CSE_ERR_NO_MEMORY;
-    cse_status status = CSE_OK;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, counter_block) != 1) {
-        status = CSE_ERR_OPENSSL;
-        goto done;
-    }
-    /* Skip into the first block: CTR keeps its position within a block across updates. */
-    size_t skip = (size_t)(offset % 16);
-    if (skip > 0) {
-        uint8_t zeros[16] = {0}, discard[16];
-        int produced = 0;
-        if (EVP_EncryptUpdate(ctx, discard, &produced, zeros, (int)skip) != 1) {
-            status = CSE_ERR_OPENSSL;
-            goto done;
-        }
-    }
-    while (len > 0) {
-        size_t slice = len < EVP_SLICE ? len : EVP_SLICE;
-        int produced = 0;
-        if (EVP_EncryptUpdate(ctx, out, &produced, in, (int)slice) != 1 || (size_t)produced != slice) {
-            status = CSE_ERR_OPENSSL;
-            goto done;
-        }
-        in += slice;
-        out += slice;
-        len -= slice;
-    }
-done:
-    EVP_CIPHER_CTX_free(ctx);
-    return status;
+    /* J0 = IV || 00000001; the first plaintext block uses J0 + 1. The bound above keeps the low 32 bits
+     * from wrapping, so 128-bit CTR arithmetic gives the same counters as GCM's 32-bit increment. */
+    uint8_t first_counter[16];
+    memcpy(first_counter, iv, CSE_GCM_IV);
+    first_counter[12] = 0;
+    first_counter[13] = 0;
+    first_counter[14] = 0;
+    first_counter[15] = 2;
+    return aes256_ctr_at_offset(key, first_counter, offset, in, len, out);
 }
 
 cse_status gcm_encrypt_oneshot(const uint8_t key[32], const uint8_t iv[CSE_GCM_IV], const uint8_t *in, size_t len,
@@ -158,16 +124,8 @@ cse_status gcm_encrypt_oneshot(const uint8_t key[32], const uint8_t iv[CSE_GCM_I
         status = CSE_ERR_OPENSSL;
         goto done;
     }
-    while (len > 0) {
-        size_t slice = len < EVP_SLICE ? len : EVP_SLICE;
-        if (EVP_EncryptUpdate(ctx, out, &produced, in, (int)slice) != 1 || (size_t)produced != slice) {
-            status = CSE_ERR_OPENSSL;
-            goto done;
-        }
-        in += slice;
-        out += slice;
-        len -= slice;
-    }
+    if ((status = evp_update_exact(ctx, in, len, out)) != CSE_OK)
+        goto done;
     uint8_t unused[16];
     if (EVP_EncryptFinal_ex(ctx, unused, &produced) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CSE_GCM_TAG, tag) != 1)

@@ -1,5 +1,8 @@
-/* Memory for key material: locked into RAM (mlock, so it never reaches swap), excluded from core dumps
- * (MADV_DONTDUMP), and wiped with OPENSSL_cleanse when freed. Data keys live only here. */
+/* Memory for key material: locked into RAM (mlock, when RLIMIT_MEMLOCK allows), excluded from core
+ * dumps (MADV_DONTDUMP), and wiped with OPENSSL_cleanse when freed. This is where a data key is kept for
+ * as long as it is needed. Short-lived copies still exist elsewhere and are not locked: the KMS response
+ * being parsed, OpenSSL's key schedule inside an EVP context (wiped by EVP_CIPHER_CTX_free), and stack
+ * or heap buffers their owners wipe with secure_wipe. */
 #ifndef S3CSEFS_SECURE_MEM_H
 #define S3CSEFS_SECURE_MEM_H
 

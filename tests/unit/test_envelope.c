@@ -189,15 +189,27 @@ static void test_empty_or_huge_key_blob(void **state)
     char *text = malloc(huge + 1);
     memset(text, 'A', huge);
     text[huge] = '\0';
-    assert_int_equal(status_with("x-amz-key-v2", text), CSE_ERR_EMPTY_KEY_BLOB);    /* 1026 bytes */
+    /* Too large is its own cause, not "empty" (the log line must say which). */
+    assert_int_equal(status_with("x-amz-key-v2", text), CSE_ERR_KEY_BLOB_TOO_LARGE);    /* 1026 bytes */
     text[huge - 1] = '=';
-    assert_int_equal(status_with("x-amz-key-v2", text), CSE_ERR_EMPTY_KEY_BLOB);    /* 1025 bytes */
+    assert_int_equal(status_with("x-amz-key-v2", text), CSE_ERR_KEY_BLOB_TOO_LARGE);    /* 1025 bytes */
     text[huge - 2] = '=';
     cse_envelope env;                                                              /* 1024: the limit */
     assert_int_equal(parse_with("x-amz-key-v2", text, &env), CSE_OK);
     assert_int_equal(env.encrypted_key_len, CSE_MAX_KEY_BLOB);
     cse_envelope_free(&env);
     free(text);
+}
+
+/* Key text longer than any base64 of CSE_MAX_KEY_BLOB bytes but within the 2 KiB field limit. */
+static void test_key_text_too_long(void **state)
+{
+    (void)state;
+    char text[1401];
+    memset(text, 'A', 1400);
+    text[1400] = '\0';
+    assert_int_equal(status_with("x-amz-key-v2", text), CSE_ERR_KEY_BLOB_TOO_LARGE);
+    assert_string_not_equal(cse_strerror(CSE_ERR_KEY_BLOB_TOO_LARGE), cse_strerror(CSE_ERR_EMPTY_KEY_BLOB));
 }
 
 static void test_missing_iv(void **state)
@@ -326,6 +338,51 @@ static void test_kms_context_cek_binding(void **state)
     kv_list_free(&md);
 }
 
+/* kms_contexts re-checks the binding itself: an envelope built or altered after parsing must not reach
+ * KMS with a context naming another content cipher. */
+static void test_kms_context_binding_rechecked(void **state)
+{
+    (void)state;
+    cse_envelope env;
+    memset(&env, 0, sizeof(env));
+    kv_list_init(&env.matdesc);
+    env.key_version = 2;
+    env.wrap_alg = CSE_WRAP_KMS_CONTEXT;
+    env.cek_alg = CSE_CEK_AES_GCM;
+    assert_int_equal(kv_list_add(&env.matdesc, "aws:x-amz-cek-alg", "AES/CBC/PKCS5Padding"), 0);
+    kv_list ctx[2];
+    size_t count = 7;
+    assert_int_equal(cse_envelope_kms_contexts(&env, ctx, &count), CSE_ERR_MATDESC_CEK_MISMATCH);
+    assert_int_equal(count, 0);
+    env.cek_alg = CSE_CEK_AES_CBC;                      /* now it matches */
+    assert_int_equal(cse_envelope_kms_contexts(&env, ctx, &count), CSE_OK);
+    assert_int_equal(count, 1);
+    kv_list_free(&ctx[0]);
+    kv_list_free(&ctx[1]);
+    /* The PKCS7 spelling names the same cipher and the parser accepts it, so the re-check must too. */
+    assert_int_equal(kv_list_set(&env.matdesc, "aws:x-amz-cek-alg", "AES/CBC/PKCS7Padding"), 0);
+    assert_int_equal(cse_envelope_kms_contexts(&env, ctx, &count), CSE_OK);
+    kv_list_free(&ctx[0]);
+    kv_list_free(&ctx[1]);
+    assert_int_equal(kv_list_set(&env.matdesc, "aws:x-amz-cek-alg", "AES/GCM/NoPadding"), 0);
+    assert_int_equal(cse_envelope_kms_contexts(&env, ctx, &count), CSE_ERR_MATDESC_CEK_MISMATCH);
+    cse_envelope_free(&env);
+
+    /* And the PKCS7 spelling end to end: parse, then contexts. */
+    kv_list md;
+    valid_kms_metadata(&md);
+    kv_list_set(&md, "x-amz-wrap-alg", "kms+context");
+    kv_list_set(&md, "x-amz-cek-alg", "AES/CBC/PKCS7Padding");
+    kv_list_set(&md, "x-amz-matdesc", "{\"aws:x-amz-cek-alg\":\"AES/CBC/PKCS7Padding\"}");
+    assert_int_equal(cse_envelope_parse_metadata(&md, &env), CSE_OK);
+    assert_int_equal(cse_envelope_kms_contexts(&env, ctx, &count), CSE_OK);
+    assert_string_equal(kv_list_get(&ctx[0], "aws:x-amz-cek-alg"), "AES/CBC/PKCS7Padding");
+    kv_list_free(&ctx[0]);
+    kv_list_free(&ctx[1]);
+    cse_envelope_free(&env);
+    kv_list_free(&md);
+}
+
 static void test_plain_length(void **state)
 {
     (void)state;
@@ -404,6 +461,50 @@ static void test_instruction_file(void **state)
     memset(huge, ' ', 69999);
     assert_int_equal(cse_envelope_parse_instruction(huge, 69999, &env), CSE_ERR_METADATA_TOO_LARGE);
     free(huge);
+}
+
+/* Names are looked up case-insensitively, so two spellings of one field are a duplicate: otherwise the
+ * parser would silently pick one of two different keys. */
+static void test_instruction_duplicate_names_any_case(void **state)
+{
+    (void)state;
+    const char *dup = "{\"x-amz-key-v2\":\"AAAA\",\"X-AMZ-KEY-V2\":\"BBBB\",\"x-amz-iv\":\"" IV16_B64 "\","
+                      "\"x-amz-matdesc\":\"{}\"}";
+    cse_envelope env;
+    assert_int_equal(cse_envelope_parse_instruction(dup, strlen(dup), &env), CSE_ERR_INSTRUCTION_JSON);
+    const char *dup_iv = "{\"x-amz-key-v2\":\"AAAA\",\"x-amz-iv\":\"" IV16_B64 "\",\"X-Amz-Iv\":\"" IV16_B64 "\"}";
+    assert_int_equal(cse_envelope_parse_instruction(dup_iv, strlen(dup_iv), &env), CSE_ERR_INSTRUCTION_JSON);
+    /* Encryption-context keys are case-sensitive in KMS: "a" and "A" in a matdesc are two keys. */
+    assert_int_equal(parse_with("x-amz-matdesc", "{\"a\":\"1\",\"A\":\"2\"}", &env), CSE_OK);
+    assert_int_equal(env.matdesc.count, 2);
+    cse_envelope_free(&env);
+}
+
+/* A \u0000 escape would be cut off by cJSON's C strings: "a\u0000b" would become "a" and the context sent
+ * to KMS would differ from the one written. Refused, wherever it appears. An escaped backslash followed
+ * by "u0000" is ordinary text and stays accepted. */
+static void test_escaped_nul_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(status_with("x-amz-matdesc", "{\"kms_cmk_id\":\"a\\u0000b\"}"), CSE_ERR_MATDESC_NOT_FLAT);
+    assert_int_equal(status_with("x-amz-matdesc", "{\"k\\u0000x\":\"a\"}"), CSE_ERR_MATDESC_NOT_FLAT);
+    cse_envelope env;
+    assert_int_equal(parse_with("x-amz-matdesc", "{\"kms_cmk_id\":\"a\\\\u0000b\"}", &env), CSE_OK);
+    assert_string_equal(kv_list_get(&env.matdesc, "kms_cmk_id"), "a\\u0000b");
+    cse_envelope_free(&env);
+    assert_int_equal(parse_with("x-amz-matdesc", "{\"kms_cmk_id\":\"a\\u0041b\"}", &env), CSE_OK);
+    assert_string_equal(kv_list_get(&env.matdesc, "kms_cmk_id"), "aAb");
+    cse_envelope_free(&env);
+
+    const char *in_value = "{\"x-amz-key-v2\":\"" BLOB_B64 "\\u0000\",\"x-amz-iv\":\"" IV16_B64 "\"}";
+    assert_int_equal(cse_envelope_parse_instruction(in_value, strlen(in_value), &env), CSE_ERR_INSTRUCTION_JSON);
+    const char *in_name = "{\"x-amz-key-v2\\u0000junk\":\"" BLOB_B64 "\",\"x-amz-iv\":\"" IV16_B64 "\"}";
+    assert_int_equal(cse_envelope_parse_instruction(in_name, strlen(in_name), &env), CSE_ERR_INSTRUCTION_JSON);
+    /* A raw NUL byte inside a string, within the given length. */
+    char raw[64];
+    int n = snprintf(raw, sizeof(raw), "{\"x-amz-key-v2\":\"%s\"}", BLOB_B64);
+    raw[18] = '\0';
+    assert_int_equal(cse_envelope_parse_instruction(raw, (size_t)n, &env), CSE_ERR_INSTRUCTION_JSON);
 }
 
 static void test_emit_kms_profile_pinned(void **state)
@@ -584,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_not_encrypted),
         cmocka_unit_test(test_bad_base64),
         cmocka_unit_test(test_empty_or_huge_key_blob),
+        cmocka_unit_test(test_key_text_too_long),
         cmocka_unit_test(test_missing_iv),
         cmocka_unit_test(test_iv_length),
         cmocka_unit_test(test_unknown_cek_alg),
@@ -592,9 +694,12 @@ int main(void)
         cmocka_unit_test(test_matdesc_json),
         cmocka_unit_test(test_matdesc_not_flat),
         cmocka_unit_test(test_kms_context_cek_binding),
+        cmocka_unit_test(test_kms_context_binding_rechecked),
         cmocka_unit_test(test_plain_length),
         cmocka_unit_test(test_metadata_too_large),
         cmocka_unit_test(test_instruction_file),
+        cmocka_unit_test(test_instruction_duplicate_names_any_case),
+        cmocka_unit_test(test_escaped_nul_refused),
         cmocka_unit_test(test_emit_kms_profile_pinned),
         cmocka_unit_test(test_emit_legacy_profile_pinned),
         cmocka_unit_test(test_emit_rejects_bad_arguments),
