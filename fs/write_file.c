@@ -1,0 +1,784 @@
+/* Write state machine of one open path (see write_file.h): idle / stream (+ reorder window and holes)
+ * / spool. One mutex serialises the writers of the path, as CBC itself is sequential; the visible size
+ * is published through atomics so getattr never waits behind a writer blocked on memory or S3. */
+#include "write_file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "attrs.h"
+#include "log.h"
+#include "meta_cache.h"
+#include "policy.h"
+#include "spool.h"
+#include "write_load.h"
+#include "write_stream.h"
+
+#define SPOOL_UPLOAD_CHUNK (1024 * 1024)
+/* How long an out-of-order write may wait for window memory before the file moves to the spool. */
+#define WINDOW_MEMORY_WAIT_MS 2000
+/* Zeros at the end of the in-order data held back from the cipher (a truncate may cut them off). */
+#define ZERO_TAIL_MAX (1024 * 1024)
+
+typedef enum { WF_IDLE, WF_STREAM, WF_SPOOL } wf_mode;
+
+/* A write that arrived ahead of the frontier, waiting for the gap before it to fill. A zero piece
+ * (all-zero write: a pre-extension marker, a sparse region) holds no bytes and costs no memory. */
+typedef struct piece {
+    struct piece *next;
+    uint64_t offset;
+    uint64_t len;
+    size_t reserved;
+    int zero;
+    uint8_t data[];
+} piece;
+
+struct write_file {
+    fs_context *ctx;
+    part_uploader *uploader;
+    char *path;
+    char *key;
+    int encrypt;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+    kv_list kept_metadata;          /* attributes of the object this file replaces */
+
+    pthread_mutex_t lock;
+    wf_mode state;
+    int dirty;                      /* something to upload at finish */
+    int changed;                    /* written or resized since the last finish */
+    int broken;                     /* an unrecoverable error: finish reports EIO once */
+    uint64_t size;                  /* logical size */
+
+    write_stream *stream;
+    uint64_t zero_tail;             /* zeros written at the frontier and not yet given to the stream:
+                                     * sector padding a later truncate may cut off again */
+    piece *pieces;                  /* sorted by offset, non-overlapping, all beyond the frontier */
+    uint64_t window_bytes;
+
+    spool *spool;
+
+    _Atomic uint64_t visible_size;
+    _Atomic int visible_dirty;
+    _Atomic int64_t mtime_sec;
+    _Atomic long mtime_nsec;
+};
+
+static void publish(write_file *wf)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    wf->mtime_sec = now.tv_sec;
+    wf->mtime_nsec = now.tv_nsec;
+    wf->visible_size = wf->size;
+    wf->visible_dirty = wf->dirty;
+}
+
+static write_file *alloc_file(fs_context *ctx, part_uploader *uploader, const char *path)
+{
+    write_file *wf = calloc(1, sizeof *wf);
+    if (!wf)
+        return NULL;
+    wf->ctx = ctx;
+    wf->uploader = uploader;
+    wf->path = strdup(path);
+    wf->key = fs_options_object_key(&ctx->options, path);
+    if (!wf->path || !wf->key) {
+        free(wf->path);
+        free(wf->key);
+        free(wf);
+        return NULL;
+    }
+    wf->encrypt = policy_should_encrypt(ctx->options.encrypt, path);
+    wf->uid = ctx->options.uid;
+    wf->gid = ctx->options.gid;
+    pthread_mutex_init(&wf->lock, NULL);
+    kv_list_init(&wf->kept_metadata);
+    wf->state = WF_IDLE;
+    return wf;
+}
+
+/* The attributes stored with the object at upload (so that no self-copy is needed afterwards). */
+static int upload_metadata(write_file *wf, kv_list *md)
+{
+    kv_list_init(md);
+    if (kv_list_copy(md, &wf->kept_metadata) != 0)
+        return -ENOMEM;
+    file_attrs attrs = { .has_mode = wf->mode != 0, .has_uid = wf->mode != 0, .has_gid = wf->mode != 0,
+                         .has_mtime = 1, .mode = wf->mode, .uid = wf->uid, .gid = wf->gid };
+    attrs.mtime.tv_sec = wf->mtime_sec;
+    attrs.mtime.tv_nsec = wf->mtime_nsec;
+    if (attrs_to_metadata(&attrs, md) != 0) {
+        kv_list_free(md);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int start_stream(write_file *wf)
+{
+    kv_list md;
+    int rc = upload_metadata(wf, &md);
+    if (rc != 0)
+        return rc;
+    rc = write_stream_new(wf->ctx, wf->uploader, wf->key, wf->encrypt, &md, &wf->stream);
+    kv_list_free(&md);
+    if (rc != 0)
+        return rc;
+    wf->state = WF_STREAM;
+    return 0;
+}
+
+/* O_TRUNC of an existing file keeps its stored attributes (mode, owner), as truncating a local file
+ * does. Best effort: without them the file just gets the mount's defaults. */
+static void keep_existing_attributes(write_file *wf)
+{
+    objc_head head;
+    memset(&head, 0, sizeof head);
+    kv_list_init(&head.metadata);
+    aws_error err;
+    aws_error_clear(&err);
+    wf->ctx->counters.s3_requests++;
+    if (wf->ctx->objects->ops->head(wf->ctx->objects, wf->key, &head, &err) == 0) {
+        for (size_t i = 0; i < head.metadata.count; i++) {
+            const kv_pair *kv = &head.metadata.items[i];
+            if (strncasecmp(kv->name, "x-amz-", 6) != 0 && strcmp(kv->name, ATTR_MTIME) != 0 &&
+                strcmp(kv->name, ATTR_MTIME_NS) != 0)
+                kv_list_set(&wf->kept_metadata, kv->name, kv->value);
+        }
+    }
+    objc_head_free(&head);
+}
+
+int write_file_new_empty(fs_context *ctx, part_uploader *uploader, const char *path, mode_t mode,
+                         write_file **out)
+{
+    *out = NULL;
+    write_file *wf = alloc_file(ctx, uploader, path);
+    if (!wf)
+        return -ENOMEM;
+    wf->mode = mode;
+    wf->dirty = 1;
+    publish(wf);
+    if (!mode)
+        keep_existing_attributes(wf);
+    int rc = start_stream(wf);
+    if (rc != 0) {
+        write_file_free(wf);
+        return rc;
+    }
+    *out = wf;
+    return 0;
+}
+
+void write_file_set_owner(write_file *wf, uid_t uid, gid_t gid)
+{
+    pthread_mutex_lock(&wf->lock);
+    wf->uid = uid;
+    wf->gid = gid;
+    pthread_mutex_unlock(&wf->lock);
+}
+
+int write_file_new_existing(fs_context *ctx, part_uploader *uploader, const char *path, write_file **out)
+{
+    *out = NULL;
+    write_file *wf = alloc_file(ctx, uploader, path);
+    if (!wf)
+        return -ENOMEM;
+    publish(wf);
+    *out = wf;
+    return 0;
+}
+
+static void free_pieces(write_file *wf)
+{
+    while (wf->pieces) {
+        piece *p = wf->pieces;
+        wf->pieces = p->next;
+        memory_budget_release(&wf->ctx->memory, p->reserved);
+        free(p);
+    }
+    wf->window_bytes = 0;
+}
+
+static int spool_sink(void *arg, uint64_t offset, const uint8_t *data, size_t len)
+{
+    return spool_write(arg, offset, data, len);
+}
+
+/* stream -> spool. Possible only while everything streamed is still in memory. */
+static int leave_stream(write_file *wf, const char *why)
+{
+    if (write_stream_has_uploaded(wf->stream)) {
+        log_error("%s: %s after parts were uploaded; the streaming upload cannot take it (raise "
+                  "reorder_window, or write the file in order). The upload is aborted.", wf->path, why);
+        wf->broken = 1;
+        return -EIO;
+    }
+    spool *sp = NULL;
+    int rc = spool_new(wf->ctx->options.spool_dir, &wf->ctx->counters, &sp);
+    if (rc != 0) {
+        log_error("%s: cannot create a spool file in %s: %s", wf->path, wf->ctx->options.spool_dir, strerror(-rc));
+        return rc == -ENOSPC ? -ENOSPC : -EIO;
+    }
+    rc = write_stream_recover(wf->stream, spool_sink, sp);
+    /* Zero pieces need nothing: the spool reads unwritten ranges as zeros. */
+    for (piece *p = wf->pieces; rc == 0 && p; p = p->next)
+        if (!p->zero)
+            rc = spool_write(sp, p->offset, p->data, (size_t)p->len);
+    if (rc == 0)
+        rc = spool_truncate(sp, wf->size);
+    if (rc != 0) {
+        spool_free(sp);
+        return rc == -ENOSPC ? -ENOSPC : -EIO;
+    }
+    free_pieces(wf);
+    write_stream_free(wf->stream);     /* nothing was uploaded: nothing to abort */
+    wf->stream = NULL;
+    wf->zero_tail = 0;                 /* unwritten spool ranges read as zeros */
+    wf->spool = sp;
+    wf->state = WF_SPOOL;
+    wf->ctx->counters.spool_fallbacks++;
+    log_info("%s: %s; continuing in the local encrypted spool", wf->path, why);
+    return 0;
+}
+
+/* idle -> spool holding the current object. */
+static int load_into_spool(write_file *wf)
+{
+    spool *sp = NULL;
+    int rc = spool_new(wf->ctx->options.spool_dir, &wf->ctx->counters, &sp);
+    if (rc != 0) {
+        log_error("%s: cannot create a spool file in %s: %s", wf->path, wf->ctx->options.spool_dir, strerror(-rc));
+        return -EIO;
+    }
+    kv_list_free(&wf->kept_metadata);
+    rc = write_load_object(wf->ctx, wf->key, sp, &wf->kept_metadata);
+    if (rc != 0 && rc != -ENOENT) {
+        spool_free(sp);
+        return rc;
+    }
+    wf->spool = sp;
+    wf->state = WF_SPOOL;
+    wf->size = spool_size(sp);
+    return 0;
+}
+
+static int all_zero(const uint8_t *p, size_t len)
+{
+    static const uint8_t zeros[256];
+    while (len >= sizeof zeros) {
+        if (memcmp(p, zeros, sizeof zeros) != 0)
+            return 0;
+        p += sizeof zeros;
+        len -= sizeof zeros;
+    }
+    return memcmp(p, zeros, len) == 0;
+}
+
+/* The logical frontier: bytes written in order so far, including the held-back zero tail. */
+static uint64_t frontier_of(const write_file *wf)
+{
+    return write_stream_length(wf->stream) + wf->zero_tail;
+}
+
+static int flush_zero_tail(write_file *wf)
+{
+    if (!wf->zero_tail)
+        return 0;
+    int rc = write_stream_append_zeros(wf->stream, wf->zero_tail);
+    wf->zero_tail = 0;
+    return rc;
+}
+
+/* Adds zeros at the frontier to the held-back tail. Only the last stretch can be padding: longer zero
+ * runs (sparse data) keep streaming. */
+static int hold_zeros(write_file *wf, uint64_t n)
+{
+    wf->zero_tail += n;
+    if (wf->zero_tail <= ZERO_TAIL_MAX)
+        return 0;
+    int rc = write_stream_append_zeros(wf->stream, wf->zero_tail - ZERO_TAIL_MAX);
+    wf->zero_tail = ZERO_TAIL_MAX;
+    return rc;
+}
+
+/* Appends at the frontier, holding back trailing zeros (padding to whole sectors that SetEndOfFile may
+ * cut off again); they reach the stream when non-zero data follows, or at finish. */
+static int append_in_order(write_file *wf, const uint8_t *data, size_t len)
+{
+    size_t nonzero = len;
+    while (nonzero >= sizeof(uint64_t)) {
+        uint64_t word;
+        memcpy(&word, data + nonzero - sizeof word, sizeof word);
+        if (word)
+            break;
+        nonzero -= sizeof word;
+    }
+    while (nonzero > 0 && data[nonzero - 1] == 0)
+        nonzero--;
+    int rc = 0;
+    if (nonzero > 0) {
+        rc = flush_zero_tail(wf);
+        if (rc == 0)
+            rc = write_stream_append(wf->stream, data, nonzero);
+    }
+    return rc != 0 ? rc : hold_zeros(wf, len - nonzero);
+}
+
+/* Feeds the pieces the frontier has reached. */
+static int drain_window(write_file *wf)
+{
+    while (wf->pieces) {
+        piece *p = wf->pieces;
+        uint64_t frontier = frontier_of(wf);
+        if (p->offset > frontier)
+            return 0;
+        int rc = 0;
+        if (p->offset + p->len > frontier) {
+            if (p->zero)
+                rc = hold_zeros(wf, p->offset + p->len - frontier);
+            else
+                rc = append_in_order(wf, p->data + (frontier - p->offset), (size_t)(p->offset + p->len - frontier));
+        }
+        wf->pieces = p->next;
+        if (!p->zero)
+            wf->window_bytes -= p->len;
+        memory_budget_release(&wf->ctx->memory, p->reserved);
+        free(p);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void insert_piece(write_file *wf, piece *p)
+{
+    piece **at = &wf->pieces;
+    while (*at && (*at)->offset < p->offset)
+        at = &(*at)->next;
+    p->next = *at;
+    *at = p;
+    if (!p->zero)
+        wf->window_bytes += p->len;
+}
+
+static piece *new_zero_piece(uint64_t offset, uint64_t len)
+{
+    piece *p = calloc(1, sizeof *p);
+    if (p) {
+        p->offset = offset;
+        p->len = len;
+        p->zero = 1;
+    }
+    return p;
+}
+
+static void drop_piece(write_file *wf, piece **at)
+{
+    piece *p = *at;
+    *at = p->next;
+    if (!p->zero)
+        wf->window_bytes -= p->len;
+    memory_budget_release(&wf->ctx->memory, p->reserved);
+    free(p);
+}
+
+/* Clears [off, end) of held pieces, since a newer write covers it. A write that lands strictly inside
+ * one data piece is copied into it instead (returns 1: absorbed). data NULL means zeros. */
+static int punch_window(write_file *wf, uint64_t off, uint64_t end, const uint8_t *data)
+{
+    piece **at = &wf->pieces;
+    while (*at) {
+        piece *p = *at;
+        uint64_t pend = p->offset + p->len;
+        if (pend <= off || p->offset >= end) {
+            at = &p->next;
+            continue;
+        }
+        if (p->offset < off && pend > end) {
+            if (!p->zero) {
+                if (data)
+                    memcpy(p->data + (off - p->offset), data, (size_t)(end - off));
+                else
+                    memset(p->data + (off - p->offset), 0, (size_t)(end - off));
+                return 1;
+            }
+            if (!data)
+                return 1;
+            piece *right = new_zero_piece(end, pend - end);
+            if (!right)
+                return -ENOMEM;
+            p->len = off - p->offset;
+            right->next = p->next;
+            p->next = right;
+            return 0;
+        }
+        if (p->offset >= off && pend <= end) {
+            drop_piece(wf, at);
+            continue;
+        }
+        if (p->offset < off) {
+            if (!p->zero)
+                wf->window_bytes -= pend - off;
+            p->len = off - p->offset;
+        } else {
+            uint64_t cut = end - p->offset;
+            if (!p->zero) {
+                memmove(p->data, p->data + cut, (size_t)(p->len - cut));
+                wf->window_bytes -= cut;
+            }
+            p->offset = end;
+            p->len -= cut;
+        }
+        at = &p->next;
+    }
+    return 0;
+}
+
+static int hold_in_window(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
+{
+    size_t reserve = sizeof(piece) + len;
+    if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0)
+        return -ENOMEM;
+    piece *p = malloc(reserve);
+    if (!p) {
+        memory_budget_release(&wf->ctx->memory, reserve);
+        return -ENOMEM;
+    }
+    p->offset = offset;
+    p->len = len;
+    p->reserved = reserve;
+    p->zero = 0;
+    memcpy(p->data, data, len);
+    insert_piece(wf, p);
+    return 0;
+}
+
+static int stream_write(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
+{
+    uint64_t frontier = frontier_of(wf);
+    if (offset == frontier) {
+        int rc = append_in_order(wf, data, len);
+        return rc != 0 ? rc : drain_window(wf);
+    }
+    uint64_t encrypted = write_stream_length(wf->stream);
+    if (offset >= encrypted && offset < frontier) {
+        /* Over the held-back zeros: nothing was encrypted there yet, so this is still in order. */
+        wf->zero_tail = offset - encrypted;
+        int rc = append_in_order(wf, data, len);
+        if (rc == 0 && offset + len < frontier)
+            rc = hold_zeros(wf, frontier - (offset + len));
+        return rc != 0 ? rc : drain_window(wf);
+    }
+    if (offset > frontier) {
+        /* Zeros ahead of the frontier (a pre-extension marker, a sparse region) cost nothing to hold. */
+        int zero = all_zero(data, len);
+        if (zero || offset + len - frontier <= wf->ctx->options.reorder_window) {
+            int absorbed = punch_window(wf, offset, offset + len, zero ? NULL : data);
+            if (absorbed < 0)
+                return absorbed;
+            if (absorbed)
+                return 0;
+            if (zero) {
+                piece *p = new_zero_piece(offset, len);
+                if (!p)
+                    return -ENOMEM;
+                insert_piece(wf, p);
+                return 0;
+            }
+            if (hold_in_window(wf, data, len, offset) == 0)
+                return 0;
+        }
+        int rc = leave_stream(wf, "write beyond the reorder window");
+        return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
+    }
+    log_debug("%s: write at %llu below the frontier %llu", wf->path, (unsigned long long)offset, (unsigned long long)frontier);
+    int rc = leave_stream(wf, "rewrite of bytes already encrypted");
+    return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
+}
+
+ssize_t write_file_write(write_file *wf, const char *buf, size_t size, off_t offset)
+{
+    if (offset < 0)
+        return -EINVAL;
+    const uint8_t *data = (const uint8_t *)buf;
+    pthread_mutex_lock(&wf->lock);
+    int rc = 0;
+    if (wf->broken) {
+        rc = -EIO;
+    } else if (wf->state == WF_IDLE) {
+        rc = load_into_spool(wf);
+        if (rc == 0 && wf->size == 0) {
+            /* Nothing to keep (empty or absent object): stream instead. */
+            spool_free(wf->spool);
+            wf->spool = NULL;
+            rc = start_stream(wf);
+        }
+    }
+    if (rc == 0 && size > 0) {
+        if (wf->state == WF_STREAM)
+            rc = stream_write(wf, data, size, (uint64_t)offset);
+        else
+            rc = spool_write(wf->spool, (uint64_t)offset, data, size);
+    }
+    if (rc == 0) {
+        if ((uint64_t)offset + size > wf->size)
+            wf->size = (uint64_t)offset + size;
+        wf->dirty = 1;
+        wf->changed = 1;
+        wf->ctx->counters.bytes_written_plain += size;
+        publish(wf);
+    } else if (rc == -EIO) {
+        wf->broken = 1;
+    }
+    pthread_mutex_unlock(&wf->lock);
+    return rc != 0 ? rc : (ssize_t)size;
+}
+
+/* Drops window pieces at or beyond size, cuts one that straddles it. */
+static void trim_window(write_file *wf, uint64_t size)
+{
+    piece **at = &wf->pieces;
+    while (*at) {
+        piece *p = *at;
+        if (p->offset >= size) {
+            drop_piece(wf, at);
+            continue;
+        }
+        if (p->offset + p->len > size) {
+            if (!p->zero)
+                wf->window_bytes -= p->offset + p->len - size;
+            p->len = size - p->offset;
+        }
+        at = &p->next;
+    }
+}
+
+int write_file_truncate(write_file *wf, uint64_t size)
+{
+    pthread_mutex_lock(&wf->lock);
+    int rc = 0;
+    if (wf->broken) {
+        rc = -EIO;
+    } else if (wf->state == WF_IDLE) {
+        if (size == 0) {
+            rc = start_stream(wf);
+        } else {
+            rc = load_into_spool(wf);
+            if (rc == 0 && wf->size == size) {
+                /* Same size: nothing changes; drop the spool again. */
+                spool_free(wf->spool);
+                wf->spool = NULL;
+                wf->state = WF_IDLE;
+                pthread_mutex_unlock(&wf->lock);
+                return 0;
+            }
+            if (rc == 0)
+                rc = spool_truncate(wf->spool, size);
+        }
+    } else if (wf->state == WF_STREAM) {
+        uint64_t encrypted = write_stream_length(wf->stream);
+        if (size >= encrypted) {
+            /* Cutting into the held-back zeros (sector padding) costs nothing. */
+            if (size < encrypted + wf->zero_tail)
+                wf->zero_tail = size - encrypted;
+            trim_window(wf, size);
+        } else if (size == 0 && !write_stream_has_uploaded(wf->stream)) {
+            /* Truncating an unsent stream to nothing: start over (fresh key and IV). */
+            free_pieces(wf);
+            write_stream_free(wf->stream);
+            wf->stream = NULL;
+            wf->zero_tail = 0;
+            rc = start_stream(wf);
+        } else {
+            rc = leave_stream(wf, "truncation below the bytes already encrypted");
+            if (rc == 0)
+                rc = spool_truncate(wf->spool, size);
+        }
+    } else {
+        rc = spool_truncate(wf->spool, size);
+    }
+    if (rc == 0) {
+        wf->size = size;
+        wf->dirty = 1;
+        wf->changed = 1;
+        publish(wf);
+    } else if (rc == -EIO) {
+        wf->broken = 1;
+    }
+    pthread_mutex_unlock(&wf->lock);
+    return rc;
+}
+
+int write_file_fsync(write_file *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    int rc = wf->broken ? -EIO : 0;
+    if (rc == 0 && wf->state == WF_STREAM)
+        rc = write_stream_wait_parts(wf->stream);
+    pthread_mutex_unlock(&wf->lock);
+    return rc;
+}
+
+ssize_t write_file_read(write_file *wf, char *buf, size_t size, off_t offset)
+{
+    pthread_mutex_lock(&wf->lock);
+    ssize_t rc;
+    if (wf->state == WF_IDLE) {
+        rc = -EAGAIN;
+    } else if (wf->state == WF_STREAM && write_stream_has_uploaded(wf->stream)) {
+        /* The bytes are in S3 as parts of an unfinished upload: not readable, but the upload goes on. */
+        rc = -EIO;
+    } else if (wf->state == WF_STREAM) {
+        /* Reading back a streamed file: only possible while nothing left memory; move to the spool. */
+        rc = leave_stream(wf, "read-back of a file being written");
+        if (rc == 0)
+            rc = spool_read(wf->spool, (uint64_t)offset, (uint8_t *)buf, size);
+    } else {
+        rc = spool_read(wf->spool, (uint64_t)offset, (uint8_t *)buf, size);
+    }
+    pthread_mutex_unlock(&wf->lock);
+    return rc;
+}
+
+/* Feeds the holes and the window in offset order, then zeros up to the logical size. */
+static int complete_stream_data(write_file *wf)
+{
+    int rc = 0;
+    while (rc == 0 && wf->pieces) {
+        uint64_t frontier = frontier_of(wf);
+        if (wf->pieces->offset > frontier)
+            wf->zero_tail += wf->pieces->offset - frontier;
+        rc = drain_window(wf);
+    }
+    uint64_t frontier = frontier_of(wf);
+    if (rc == 0 && wf->size > frontier)
+        wf->zero_tail += wf->size - frontier;
+    if (rc == 0)
+        rc = flush_zero_tail(wf);
+    return rc;
+}
+
+static int upload_spool(write_file *wf)
+{
+    int rc = start_stream(wf);
+    if (rc != 0)
+        return rc;
+    /* The copy buffer comes from the cap when it can; under pressure a small one outside it will do,
+     * rather than wait on memory that other streams may only free after this one progresses. */
+    size_t chunk = SPOOL_UPLOAD_CHUNK;
+    int reserved = memory_budget_reserve(&wf->ctx->memory, chunk, WINDOW_MEMORY_WAIT_MS) == 0;
+    if (!reserved)
+        chunk = 64 * 1024;
+    uint8_t *buf = malloc(chunk);
+    if (!buf) {
+        if (reserved)
+            memory_budget_release(&wf->ctx->memory, chunk);
+        return -ENOMEM;
+    }
+    uint64_t size = spool_size(wf->spool);
+    for (uint64_t off = 0; rc == 0 && off < size;) {
+        ssize_t n = spool_read(wf->spool, off, buf, chunk);
+        if (n <= 0) {
+            rc = n < 0 ? (int)n : -EIO;
+            break;
+        }
+        rc = write_stream_append(wf->stream, buf, (size_t)n);
+        off += (uint64_t)n;
+    }
+    secure_wipe(buf, chunk);
+    free(buf);
+    if (reserved)
+        memory_budget_release(&wf->ctx->memory, chunk);
+    return rc;
+}
+
+static void invalidate_cache(write_file *wf)
+{
+    if (wf->ctx->meta)
+        meta_cache_invalidate(wf->ctx->meta, wf->path);
+}
+
+int write_file_finish(write_file *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    int rc = 0;
+    if (wf->broken) {
+        if (wf->stream)
+            write_stream_fail(wf->stream, "a write could not be taken by the streaming upload");
+        else
+            log_error("%s: upload failed; the object is unchanged", wf->path);
+        rc = -EIO;
+    } else if (wf->dirty) {
+        if (wf->state == WF_STREAM) {
+            rc = complete_stream_data(wf);
+        } else if (wf->state == WF_SPOOL) {
+            rc = upload_spool(wf);
+        } else {
+            rc = start_stream(wf);     /* idle but dirty: an empty object */
+        }
+        if (rc == 0)
+            rc = write_stream_finish(wf->stream);
+        if (rc != 0) {
+            log_error("%s: upload failed; the object is unchanged", wf->path);
+            rc = -EIO;
+        }
+        invalidate_cache(wf);
+    }
+    /* Whatever happened, the file is idle again: the object is either the new one or unchanged. */
+    free_pieces(wf);
+    write_stream_free(wf->stream);
+    wf->stream = NULL;
+    spool_free(wf->spool);
+    wf->spool = NULL;
+    wf->zero_tail = 0;
+    wf->state = WF_IDLE;
+    wf->dirty = 0;
+    wf->changed = 0;
+    wf->broken = 0;
+    publish(wf);
+    pthread_mutex_unlock(&wf->lock);
+    return rc;
+}
+
+int write_file_has_changes(write_file *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    int changed = wf->changed || wf->broken;
+    pthread_mutex_unlock(&wf->lock);
+    return changed;
+}
+
+int write_file_stat(write_file *wf, uint64_t *size, struct timespec *mtime)
+{
+    if (!wf->visible_dirty)
+        return 0;
+    if (size)
+        *size = wf->visible_size;
+    if (mtime) {
+        mtime->tv_sec = wf->mtime_sec;
+        mtime->tv_nsec = wf->mtime_nsec;
+    }
+    return 1;
+}
+
+void write_file_free(write_file *wf)
+{
+    if (!wf)
+        return;
+    free_pieces(wf);
+    write_stream_free(wf->stream);
+    spool_free(wf->spool);
+    kv_list_free(&wf->kept_metadata);
+    pthread_mutex_destroy(&wf->lock);
+    free(wf->path);
+    free(wf->key);
+    free(wf);
+}
