@@ -26,6 +26,25 @@ aws_err_kind aws_error_set(aws_error *err, aws_err_kind kind, const char *fmt, .
     return kind;
 }
 
+aws_err_kind aws_error_set_service(aws_error *err, aws_err_kind kind, int http_status, const char *code,
+                                  const char *request_id, const char *fmt, ...)
+{
+    if (!err)
+        return kind;
+    memset(err, 0, sizeof(*err));
+    err->kind = kind;
+    err->http_status = http_status;
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
+    snprintf(err->request_id, sizeof(err->request_id), "%s", request_id ? request_id : "");
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+    }
+    return kind;
+}
+
 const char *aws_err_kind_name(aws_err_kind kind)
 {
     switch (kind) {
@@ -41,6 +60,7 @@ const char *aws_err_kind_name(aws_err_kind kind)
     case AWS_ERR_INTEGRITY: return "integrity check failed";
     case AWS_ERR_CONFIG: return "configuration error";
     case AWS_ERR_CRYPTO: return "crypto error";
+    case AWS_ERR_CHANGED: return "object changed";
     }
     return "unknown error";
 }

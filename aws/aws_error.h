@@ -17,6 +17,7 @@ typedef enum {
     AWS_ERR_INTEGRITY,       /* checksum / ETag / size mismatch detected by us */
     AWS_ERR_CONFIG,          /* bad region/endpoint/option */
     AWS_ERR_CRYPTO,          /* key material handling failed */
+    AWS_ERR_CHANGED,         /* 412 PreconditionFailed: the object no longer has the ETag we named */
 } aws_err_kind;
 
 typedef struct {
@@ -31,6 +32,11 @@ void aws_error_clear(aws_error *err);
 /* Sets kind and a printf-style message; code/http_status cleared. NULL err is fine. Returns kind. */
 aws_err_kind aws_error_set(aws_error *err, aws_err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sets the whole error as a service answer would (status, code, request id, message): for test
+ * doubles that imitate a service. NULL err is fine. Returns kind. */
+aws_err_kind aws_error_set_service(aws_error *err, aws_err_kind kind, int http_status, const char *code,
+                                  const char *request_id, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* "S3 403 AccessDenied: Access Denied" style text for logs. */
 const char *aws_error_format(const aws_error *err, char *buf, unsigned cap);
 const char *aws_err_kind_name(aws_err_kind kind);

@@ -3,7 +3,6 @@
  * credentials provider, HTTP pool and signing-key cache that every client shares. */
 #include "aws_session.h"
 
-#include <ctype.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "aws_text.h"
 #include "credentials.h"
 #include "credentials_sources.h"
 #include "http.h"
@@ -96,8 +96,9 @@ static int resolve_region(aws_config *cfg, aws_error *err)
         aws_error load_err;
         config = ini_load(cfg->config_file, &load_err);
         if (!config && load_err.kind != AWS_OK) {
-            *err = load_err;
-            return err->kind;
+            if (err)
+                *err = load_err;
+            return load_err.kind;
         }
         region = ini_get(config, ini_config_profile_section(config, cfg->profile), "region");
     }
@@ -107,7 +108,7 @@ static int resolve_region(aws_config *cfg, aws_error *err)
     if (rc)
         return rc;
     for (const char *c = cfg->region; *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '-')
+        if (!aws_ascii_alnum((unsigned char)*c) && *c != '-')
             return aws_error_set(err, AWS_ERR_CONFIG, "invalid region name \"%s\"", cfg->region);
     return 0;
 }
@@ -118,21 +119,6 @@ static void default_endpoint(const char *service, const char *region, char *out,
     snprintf(out, cap, "https://%s.%s.%s", service, region, suffix);
 }
 
-/* 1 for localhost, 127.0.0.0/8 and ::1. host is the authority without userinfo. */
-static int host_is_loopback(const char *host, size_t len)
-{
-    if (len == 9 && strncasecmp(host, "localhost", 9) == 0)
-        return 1;
-    if (len == 5 && strncmp(host, "[::1]", 5) == 0)
-        return 1;
-    if (len >= 4 && strncmp(host, "127.", 4) == 0) {
-        for (size_t i = 4; i < len; i++)
-            if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-                return 0;
-        return 1;
-    }
-    return 0;
-}
 
 /* Checks scheme and host, drops trailing slashes. */
 static int validate_endpoint(char *endpoint, const char *service, int allow_http, aws_error *err)
@@ -169,11 +155,11 @@ static int validate_endpoint(char *endpoint, const char *service, int allow_http
     }
     if (host_len == 0)
         return aws_error_set(err, AWS_ERR_CONFIG, "%s endpoint \"%s\" has no host", service, endpoint);
-    if (is_http && !allow_http && !host_is_loopback(host, host_len))
+    if (is_http && !allow_http && !aws_host_is_loopback(host, host_len))
         return aws_error_set(err, AWS_ERR_CONFIG,
-                             "%s endpoint \"%s\" uses plain http to a non-loopback host: use https, or set "
-                             "allow_http=1 if you really mean it",
-                             service, endpoint);
+                             "%s endpoint \"%s\" uses plain http to a non-loopback host: use https%s",
+                             service, endpoint,
+                             strcmp(service, "s3") == 0 ? ", or set allow_http=1 if you really mean it" : "");
     return 0;
 }
 
@@ -186,13 +172,17 @@ static int resolve_endpoint(char *endpoint, size_t cap, const char *service, con
         if (!value)
             value = env_nonempty("AWS_ENDPOINT_URL");
         if (value) {
-            if (copy_setting(endpoint, cap, value, env_service, err))
-                return err->kind;
+            int rc = copy_setting(endpoint, cap, value, env_service, err);
+            if (rc)
+                return rc;
         } else {
             default_endpoint(service, cfg->region, endpoint, cap);
         }
     }
-    return validate_endpoint(endpoint, service, cfg->allow_http, err);
+    /* allow_http is for S3 only: KMS answers carry plaintext data keys and STS answers credentials, so
+     * those travel in clear only to a loopback test server. */
+    int allow_http = strcmp(service, "s3") == 0 && cfg->allow_http;
+    return validate_endpoint(endpoint, service, allow_http, err);
 }
 
 aws_session *aws_session_new(const aws_config *cfg, aws_error *err)
@@ -282,7 +272,7 @@ static int bucket_is_dns_label(const char *bucket)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char ch = bucket[i];
-        if (!(islower((unsigned char)ch) || isdigit((unsigned char)ch) || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || aws_ascii_digit((unsigned char)ch) || ch == '-'))
             return 0;
     }
     return bucket[0] != '-' && bucket[len - 1] != '-';

@@ -13,16 +13,22 @@
 
 #include "aws_session.h"
 #include "credentials_sources.h"
+#include "secure_mem.h"
 
 struct credentials_provider {
     aws_session *session;
     pthread_mutex_t data_lock;      /* guards cached/have_cached; held only for copies */
     pthread_mutex_t refresh_lock;   /* one fetch at a time */
-    aws_credentials cached;
+    secure_buf *cached_mem;         /* locked, not dumped, wiped on free: holds `cached` */
+    aws_credentials *cached;
     int have_cached;
     int refresh_margin_s;
     int min_refresh_interval_s;     /* between attempts while the cached credentials are still valid */
     time_t next_refresh_at;         /* no new attempt before this while they are still valid */
+    /* With no usable credentials, a failed walk of the chain (IMDS alone may take seconds) is
+     * remembered for min_refresh_interval_s, so requests fail fast instead of each walking it again. */
+    aws_error last_failure;
+    time_t failure_until;
     int skip_env;                   /* an explicit profile was chosen */
     credentials_source_fn source;   /* test hook; NULL = the real chain */
     void *source_ctx;
@@ -42,6 +48,14 @@ credentials_provider *credentials_provider_new(aws_session *session)
         free(prov);
         return NULL;
     }
+    prov->cached_mem = secure_buf_new(sizeof(aws_credentials));
+    if (!prov->cached_mem) {
+        pthread_mutex_destroy(&prov->refresh_lock);
+        pthread_mutex_destroy(&prov->data_lock);
+        free(prov);
+        return NULL;
+    }
+    prov->cached = (aws_credentials *)prov->cached_mem->bytes;
     prov->session = session;
     prov->refresh_margin_s = CREDENTIALS_DEFAULT_REFRESH_MARGIN_S;
     prov->min_refresh_interval_s = CREDENTIALS_DEFAULT_MIN_REFRESH_INTERVAL_S;
@@ -54,6 +68,7 @@ void credentials_provider_free(credentials_provider *prov)
         return;
     pthread_mutex_destroy(&prov->data_lock);
     pthread_mutex_destroy(&prov->refresh_lock);
+    secure_buf_free(prov->cached_mem);
     OPENSSL_cleanse(prov, sizeof(*prov));
     free(prov);
 }
@@ -74,6 +89,7 @@ void credentials_provider_set_min_refresh_interval(credentials_provider *prov, i
     pthread_mutex_lock(&prov->data_lock);
     prov->min_refresh_interval_s = seconds < 0 ? 0 : seconds;
     prov->next_refresh_at = 0;
+    prov->failure_until = 0;
     pthread_mutex_unlock(&prov->data_lock);
 }
 
@@ -91,8 +107,9 @@ void credentials_provider_set_source(credentials_provider *prov, credentials_sou
     pthread_mutex_lock(&prov->data_lock);
     prov->source = fn;
     prov->source_ctx = ctx;
-    OPENSSL_cleanse(&prov->cached, sizeof(prov->cached));
+    OPENSSL_cleanse(prov->cached, sizeof(*prov->cached));
     prov->have_cached = 0;
+    prov->failure_until = 0;
     pthread_mutex_unlock(&prov->data_lock);
     pthread_mutex_unlock(&prov->refresh_lock);
 }
@@ -132,13 +149,13 @@ static enum freshness freshness_locked(const credentials_provider *prov, time_t 
 {
     if (!prov->have_cached)
         return CREDS_MISSING;
-    if (prov->cached.expiration == 0)
+    if (prov->cached->expiration == 0)
         return CREDS_FRESH;
-    if (now >= prov->cached.expiration)
+    if (now >= prov->cached->expiration)
         return CREDS_EXPIRED;
     /* Inside the margin, but a refresh was just tried (failed, or gave equally short-lived credentials):
      * keep using these for a moment rather than asking the source on every request. */
-    if (now >= prov->cached.expiration - prov->refresh_margin_s && now >= prov->next_refresh_at)
+    if (now >= prov->cached->expiration - prov->refresh_margin_s && now >= prov->next_refresh_at)
         return CREDS_DUE_FOR_REFRESH;
     return CREDS_FRESH;
 }
@@ -149,9 +166,24 @@ static enum freshness copy_if(credentials_provider *prov, enum freshness wanted,
     pthread_mutex_lock(&prov->data_lock);
     enum freshness f = freshness_locked(prov, time(NULL));
     if (f >= wanted)
-        memcpy(out, &prov->cached, sizeof(*out));
+        memcpy(out, prov->cached, sizeof(*out));
     pthread_mutex_unlock(&prov->data_lock);
     return f;
+}
+
+/* The remembered failure, if still in force and nothing usable is cached: its kind, else 0. */
+static int recent_failure(credentials_provider *prov, aws_error *err)
+{
+    pthread_mutex_lock(&prov->data_lock);
+    time_t now = time(NULL);
+    int rc = 0;
+    if (now < prov->failure_until && freshness_locked(prov, now) <= CREDS_EXPIRED) {
+        if (err)
+            *err = prov->last_failure;
+        rc = prov->last_failure.kind ? (int)prov->last_failure.kind : AWS_ERR_CREDENTIALS;
+    }
+    pthread_mutex_unlock(&prov->data_lock);
+    return rc;
 }
 
 int credentials_get(credentials_provider *prov, aws_credentials *out, aws_error *err)
@@ -172,13 +204,21 @@ int credentials_get(credentials_provider *prov, aws_credentials *out, aws_error 
             pthread_mutex_lock(&prov->refresh_lock);
         }
     } else {
+        int failed = recent_failure(prov, err);
+        if (failed)
+            return failed;
         pthread_mutex_lock(&prov->refresh_lock);
     }
 
-    /* Another thread may have refreshed while we waited for the lock. */
+    /* Another thread may have refreshed (or failed to) while we waited for the lock. */
     if (copy_if(prov, CREDS_FRESH, out) == CREDS_FRESH) {
         pthread_mutex_unlock(&prov->refresh_lock);
         return AWS_OK;
+    }
+    int failed = recent_failure(prov, err);
+    if (failed) {
+        pthread_mutex_unlock(&prov->refresh_lock);
+        return failed;
     }
 
     aws_credentials fetched;
@@ -192,8 +232,9 @@ int credentials_get(credentials_provider *prov, aws_credentials *out, aws_error 
     pthread_mutex_unlock(&prov->data_lock);
     if (rc == AWS_OK) {
         pthread_mutex_lock(&prov->data_lock);
-        memcpy(&prov->cached, &fetched, sizeof(fetched));
+        memcpy(prov->cached, &fetched, sizeof(fetched));
         prov->have_cached = 1;
+        prov->failure_until = 0;
         memcpy(out, &fetched, sizeof(fetched));
         pthread_mutex_unlock(&prov->data_lock);
     } else if (copy_if(prov, CREDS_DUE_FOR_REFRESH, out) >= CREDS_DUE_FOR_REFRESH) {
@@ -201,6 +242,14 @@ int credentials_get(credentials_provider *prov, aws_credentials *out, aws_error 
          * call after min_refresh_interval_s tries again. */
         aws_error_clear(err);
         rc = AWS_OK;
+    } else {
+        pthread_mutex_lock(&prov->data_lock);
+        if (err)
+            prov->last_failure = *err;
+        else
+            aws_error_set(&prov->last_failure, (aws_err_kind)rc, "AWS credentials could not be obtained");
+        prov->failure_until = time(NULL) + prov->min_refresh_interval_s;
+        pthread_mutex_unlock(&prov->data_lock);
     }
     OPENSSL_cleanse(&fetched, sizeof(fetched));
     pthread_mutex_unlock(&prov->refresh_lock);

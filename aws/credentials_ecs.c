@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "aws_text.h"
 #include "credentials_sources.h"
 #include "http.h"
 #include "kvlist.h"
@@ -23,19 +24,14 @@ static const http_retry_policy ecs_retry = {
     .max_attempts = 4, .base_delay_ms = 200, .max_delay_ms = 1000, .total_timeout_ms = 8000,
 };
 
+/* Plain http only to loopback or to the ECS/EKS container agents' link-local addresses. */
 static int http_host_allowed(const char *host, size_t len)
 {
-    static const char *allowed[] = { "localhost", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]", "[::1]" };
-    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-        if (strlen(allowed[i]) == len && strncasecmp(host, allowed[i], len) == 0)
+    static const char *agents[] = { "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]" };
+    for (size_t i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
+        if (strlen(agents[i]) == len && strncasecmp(host, agents[i], len) == 0)
             return 1;
-    if (len > 4 && strncmp(host, "127.", 4) == 0) {
-        for (size_t i = 4; i < len; i++)
-            if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-                return 0;
-        return 1;
-    }
-    return 0;
+    return aws_host_is_loopback(host, len);
 }
 
 /* Splits "scheme://authority/path?query" into endpoint (scheme://authority), path and query. */
@@ -126,6 +122,7 @@ int credentials_from_ecs(aws_session *session, aws_credentials *out, aws_error *
         rc = aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
     if (rc == 0) {
         http_request req = {
+            .no_proxy = 1,
             .method = "GET",
             .endpoint = endpoint,
             .path = path,

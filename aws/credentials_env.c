@@ -1,6 +1,5 @@
 /* Credentials sources that need no network: the environment variables, and the JSON document and
  * timestamps shared by the ECS and IMDS sources. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +8,8 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "aws_text.h"
 #include "credentials_sources.h"
-
-static int copy_checked(char *dst, size_t cap, const char *src)
-{
-    size_t len = strlen(src);
-    if (len >= cap)
-        return -1;
-    memcpy(dst, src, len + 1);
-    return 0;
-}
 
 int credentials_from_env(aws_credentials *out, aws_error *err)
 {
@@ -32,9 +23,9 @@ int credentials_from_env(aws_credentials *out, aws_error *err)
         return CREDENTIALS_NOT_CONFIGURED;
     }
     memset(out, 0, sizeof(*out));
-    if (copy_checked(out->access_key_id, sizeof(out->access_key_id), id) ||
-        copy_checked(out->secret_access_key, sizeof(out->secret_access_key), secret) ||
-        (token && copy_checked(out->session_token, sizeof(out->session_token), token))) {
+    if (aws_copy_checked(out->access_key_id, sizeof(out->access_key_id), id) ||
+        aws_copy_checked(out->secret_access_key, sizeof(out->secret_access_key), secret) ||
+        (token && aws_copy_checked(out->session_token, sizeof(out->session_token), token))) {
         OPENSSL_cleanse(out, sizeof(*out));
         return aws_error_set(err, AWS_ERR_CREDENTIALS, "AWS credentials in the environment are too long");
     }
@@ -44,35 +35,7 @@ int credentials_from_env(aws_credentials *out, aws_error *err)
 
 time_t credentials_parse_time(const char *iso8601)
 {
-    if (!iso8601)
-        return -1;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = strptime(iso8601, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == '.') {                       /* fractional seconds: ignored */
-        rest++;
-        while (isdigit((unsigned char)*rest))
-            rest++;
-    }
-    long offset = 0;
-    if (*rest == 'Z' || *rest == 'z') {
-        rest++;
-    } else if (*rest == '+' || *rest == '-') {
-        int sign = *rest == '-' ? -1 : 1;
-        int hours, minutes;
-        if (sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2)
-            return -1;
-        offset = sign * (hours * 3600L + minutes * 60L);
-        rest += 6;
-    } else if (*rest != '\0') {
-        return -1;
-    }
-    if (*rest != '\0')
-        return -1;
-    time_t t = timegm(&tm);
-    return t == (time_t)-1 ? -1 : t - offset;
+    return aws_parse_iso8601(iso8601);
 }
 
 static int json_field(const cJSON *doc, const char *name, char *dst, size_t cap)
@@ -80,7 +43,7 @@ static int json_field(const cJSON *doc, const char *name, char *dst, size_t cap)
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, name);
     if (!cJSON_IsString(item) || !item->valuestring[0])
         return -1;
-    return copy_checked(dst, cap, item->valuestring);
+    return aws_copy_checked(dst, cap, item->valuestring);
 }
 
 int credentials_parse_json(const char *json, size_t len, aws_credentials *out, aws_error *err)
@@ -99,7 +62,7 @@ int credentials_parse_json(const char *json, size_t len, aws_credentials *out, a
         rc = aws_error_set(err, AWS_ERR_PARSE, "credentials answer lacks AccessKeyId/SecretAccessKey");
     } else {
         const cJSON *token = cJSON_GetObjectItemCaseSensitive(doc, "Token");
-        if (cJSON_IsString(token) && copy_checked(out->session_token, sizeof(out->session_token),
+        if (cJSON_IsString(token) && aws_copy_checked(out->session_token, sizeof(out->session_token),
                                                   token->valuestring) != 0)
             rc = aws_error_set(err, AWS_ERR_PARSE, "session token in credentials answer is too long");
         const cJSON *expiration = cJSON_GetObjectItemCaseSensitive(doc, "Expiration");

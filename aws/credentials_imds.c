@@ -27,6 +27,7 @@ static int imds_call(aws_session *session, const char *endpoint, const char *met
                      const kv_list *headers, http_response *resp, aws_error *err)
 {
     http_request req = {
+        .no_proxy = 1,
         .method = method,
         .endpoint = endpoint,
         .path = path,

@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "aws_text.h"
 #include "credentials_sources.h"
 #include "ini.h"
 #include "sts.h"
@@ -30,15 +31,6 @@ static const char *profile_value(const shared_files *files, const char *profile,
     return v && *v ? v : NULL;
 }
 
-static int copy_checked(char *dst, size_t cap, const char *src)
-{
-    size_t len = strlen(src);
-    if (len >= cap)
-        return -1;
-    memcpy(dst, src, len + 1);
-    return 0;
-}
-
 /* aws_access_key_id / aws_secret_access_key [/ aws_session_token] of one profile. */
 static int static_keys(const shared_files *files, const char *profile, aws_credentials *out, aws_error *err)
 {
@@ -52,9 +44,9 @@ static int static_keys(const shared_files *files, const char *profile, aws_crede
                              "profile \"%s\" has only one of aws_access_key_id and aws_secret_access_key",
                              profile);
     memset(out, 0, sizeof(*out));
-    if (copy_checked(out->access_key_id, sizeof(out->access_key_id), id) ||
-        copy_checked(out->secret_access_key, sizeof(out->secret_access_key), secret) ||
-        (token && copy_checked(out->session_token, sizeof(out->session_token), token))) {
+    if (aws_copy_checked(out->access_key_id, sizeof(out->access_key_id), id) ||
+        aws_copy_checked(out->secret_access_key, sizeof(out->secret_access_key), secret) ||
+        (token && aws_copy_checked(out->session_token, sizeof(out->session_token), token))) {
         OPENSSL_cleanse(out, sizeof(*out));
         return aws_error_set(err, AWS_ERR_CREDENTIALS, "credentials of profile \"%s\" are too long", profile);
     }

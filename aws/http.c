@@ -393,6 +393,7 @@ static void fill_service_error(const http_request *req, const attempt_state *st,
         const char *code = st->status == 404 ? "NotFound" : st->status == 403 ? "Forbidden"
                          : st->status == 301 ? "PermanentRedirect" : st->status == 307 ? "TemporaryRedirect"
                          : st->status == 400 ? "BadRequest" : st->status == 416 ? "InvalidRange"
+                         : st->status == 412 ? "PreconditionFailed"
                          : st->status == 503 ? "ServiceUnavailable" : st->status >= 500 ? "InternalError" : "";
         snprintf(err->code, sizeof err->code, "%s", code);
     }
@@ -403,10 +404,14 @@ static void fill_service_error(const http_request *req, const attempt_state *st,
         if (rid)
             snprintf(err->request_id, sizeof err->request_id, "%s", rid);
     }
-    /* NoSuchBucket stays a service error: a missing bucket is a configuration problem, not an absent file. */
+    /* NoSuchBucket (from a body) stays a service error: a missing bucket is a configuration problem,
+     * not an absent file. A HEAD has no body to tell them apart, so its 404 is always NOT_FOUND; the
+     * daemon checks the bucket itself at mount time. */
     int not_found = strcmp(err->code, "NoSuchBucket") != 0 &&
                     (st->status == 404 || is_not_found_code(err->code));
     err->kind = not_found ? AWS_ERR_NOT_FOUND : AWS_ERR_SERVICE;
+    if (st->status == 412)
+        err->kind = AWS_ERR_CHANGED;
     if (!err->message[0])
         snprintf(err->message, sizeof err->message, "%s %s answered HTTP %d",
                  req->service_name ? req->service_name : "service", req->method, st->status);
@@ -415,6 +420,117 @@ static void fill_service_error(const http_request *req, const attempt_state *st,
     if (region && (st->status == 301 || st->status == 400 || st->status == 403)) {
         size_t len = strnlen(err->message, sizeof err->message);
         snprintf(err->message + len, sizeof err->message - len, " (the bucket is in region %s)", region);
+    }
+}
+
+/* Signed headers carry the session token: wiped before their memory is released. */
+static void free_signed_headers(kv_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        if (list->items[i].value)
+            secure_wipe(list->items[i].value, strlen(list->items[i].value));
+    kv_list_free(list);
+}
+
+static void free_header_slist(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data)
+            secure_wipe(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
+/* Every option of one attempt (the handle was reset when taken from the pool). */
+static void configure_handle(const http_client *c, CURL *h, const http_request *req, const char *url,
+                             struct curl_slist *headers, attempt_state *st, attempt_result *res)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);          /* keys may hold "..", "//": send them verbatim */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->config.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(c->config.low_speed_timeout_s > 0 ? c->config.low_speed_timeout_s : 60));
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)TRANSFER_BUFFER);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)TRANSFER_BUFFER);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    /* The handle was reset: without this, libcurl would honour the proxy environment variables. */
+    if (req->no_proxy)
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, res->curl_message);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, st);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, st);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, st);
+
+    int has_body = req->body || req->body_read || req->body_len;
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+    } else if (strcmp(req->method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+        if (has_body) {
+            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        }
+    }
+}
+
+/* What the finished transfer means: a transport failure, a sink failure, a service error, a 2xx that
+ * fails the request's check, or success (res->kind 0). */
+static void classify_attempt(const http_request *req, CURLcode rc, attempt_state *st, http_response *resp,
+                             attempt_result *res, aws_error *err)
+{
+    if (st->sink_failed) {
+        res->transport = HTTP_TRANSPORT_LOCAL;
+        if (st->sink_failed == 1)
+            res->kind = aws_error_set(err, AWS_ERR_INTEGRITY, "%s %s: response body larger than the %zu bytes expected",
+                                      req->service_name ? req->service_name : "", req->method, req->sink_cap);
+        else if (st->sink_failed == 2)
+            res->kind = aws_error_set(err, AWS_ERR_ARGUMENT, "response body consumer refused the data");
+        else
+            res->kind = aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory receiving a response");
+        return;
+    }
+    if (rc != CURLE_OK) {
+        const char *why = res->curl_message[0] ? res->curl_message : curl_easy_strerror(rc);
+        aws_err_kind kind = res->transport == HTTP_TRANSPORT_TIMEOUT ? AWS_ERR_TIMEOUT : AWS_ERR_NETWORK;
+        if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR)
+            kind = AWS_ERR_ARGUMENT;
+        res->kind = aws_error_set(err, kind, "%s %s %s: %s", req->service_name ? req->service_name : "",
+                                  req->method, req->endpoint, why);
+        return;
+    }
+    if (req->accept_status && st->status == req->accept_status)
+        return;
+    if (!is_success(st->status)) {
+        fill_service_error(req, st, err);
+        res->kind = err->kind;
+        return;
+    }
+    if (req->check) {
+        const uint8_t *body = req->sink == HTTP_SINK_BUFFER ? req->sink_buf : resp->body;
+        aws_error_clear(err);
+        int kind = req->check(req->check_ctx, body, resp->body_len, err);
+        if (kind) {
+            err->kind = (aws_err_kind)kind;
+            if (!err->http_status)
+                err->http_status = st->status;
+            res->kind = kind;
+        }
     }
 }
 
@@ -445,95 +561,17 @@ static void run_attempt(http_client *c, CURL *h, const http_request *req, const 
         goto done;
     }
 
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);          /* keys may hold "..", "//": send them verbatim */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->config.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(c->config.low_speed_timeout_s > 0 ? c->config.low_speed_timeout_s : 60));
-    if (req->timeout_ms > 0)
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)TRANSFER_BUFFER);
-    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)TRANSFER_BUFFER);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, res->curl_message);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, &st);
-
-    int has_body = req->body || req->body_read || req->body_len;
-    if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(req->method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(req->method, "PUT") == 0) {
-        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
-    } else if (strcmp(req->method, "POST") == 0) {
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    } else {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-        if (has_body) {
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
-        }
-    }
-
+    configure_handle(c, h, req, url, headers, &st, res);
     if (req->counters)
         count(req->counters->requests, 1);
     CURLcode rc = curl_easy_perform(h);
     resp->status = st.status;
     res->transport = classify_curl(rc);
-
-    if (st.sink_failed) {
-        res->transport = HTTP_TRANSPORT_LOCAL;
-        if (st.sink_failed == 1)
-            res->kind = aws_error_set(err, AWS_ERR_INTEGRITY, "%s %s: response body larger than the %zu bytes expected",
-                                      req->service_name ? req->service_name : "", req->method, req->sink_cap);
-        else if (st.sink_failed == 2)
-            res->kind = aws_error_set(err, AWS_ERR_ARGUMENT, "response body consumer refused the data");
-        else
-            res->kind = aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory receiving a response");
-        goto done;
-    }
-    if (rc != CURLE_OK) {
-        const char *why = res->curl_message[0] ? res->curl_message : curl_easy_strerror(rc);
-        aws_err_kind kind = res->transport == HTTP_TRANSPORT_TIMEOUT ? AWS_ERR_TIMEOUT : AWS_ERR_NETWORK;
-        if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR)
-            kind = AWS_ERR_ARGUMENT;
-        res->kind = aws_error_set(err, kind, "%s %s %s: %s", req->service_name ? req->service_name : "",
-                                  req->method, req->endpoint, why);
-        goto done;
-    }
-    if (req->accept_status && st.status == req->accept_status)
-        goto done;
-    if (!is_success(st.status)) {
-        fill_service_error(req, &st, err);
-        res->kind = err->kind;
-        goto done;
-    }
-    if (req->check) {
-        const uint8_t *body = req->sink == HTTP_SINK_BUFFER ? req->sink_buf : resp->body;
-        aws_error_clear(err);
-        int kind = req->check(req->check_ctx, body, resp->body_len, err);
-        if (kind) {
-            err->kind = (aws_err_kind)kind;
-            if (!err->http_status)
-                err->http_status = st.status;
-            res->kind = kind;
-        }
-    }
+    classify_attempt(req, rc, &st, resp, res, err);
 done:
     free(st.error_body);
     free(url);
-    curl_slist_free_all(headers);
+    free_header_slist(headers);
 }
 
 int http_execute(http_client *client, const http_request *req, http_response *resp, aws_error *err)
@@ -556,6 +594,11 @@ int http_execute(http_client *client, const http_request *req, http_response *re
             if (!req->body_rewind || req->body_rewind(req->body_ctx) != 0)
                 break;   /* err still holds the failure of the last attempt */
         }
+        /* A callback sink already consumed part of a failed answer: it must start over, or we stop. */
+        if (attempts > 0 && req->sink == HTTP_SINK_CALLBACK && resp->body_len > 0) {
+            if (!req->sink_reset || req->sink_reset(req->sink_ctx) != 0)
+                break;
+        }
         attempts++;
         if (attempts > 1 && req->counters)
             count(req->counters->retries, 1);
@@ -571,7 +614,7 @@ int http_execute(http_client *client, const http_request *req, http_response *re
         if (req->sign) {
             int kind = req->sign(req->sign_ctx, req, &signed_headers, err);
             if (kind) {
-                kv_list_free(&signed_headers);
+                free_signed_headers(&signed_headers);
                 if (req->counters)
                     count(req->counters->errors, 1);
                 return kind;
@@ -579,12 +622,12 @@ int http_execute(http_client *client, const http_request *req, http_response *re
         }
         CURL *h = pool_take(client);
         if (!h) {
-            kv_list_free(&signed_headers);
+            free_signed_headers(&signed_headers);
             return aws_error_set(err, AWS_ERR_NO_MEMORY, "curl_easy_init failed");
         }
         attempt_result res;
         run_attempt(client, h, req, &signed_headers, resp, &res, err);
-        kv_list_free(&signed_headers);
+        free_signed_headers(&signed_headers);
         /* A transfer cut short by us leaves unread data on the connection: do not reuse it. */
         pool_give(client, h, res.transport != HTTP_TRANSPORT_LOCAL);
         if (res.kind == 0) {
@@ -716,6 +759,42 @@ int http_endpoint_host(const char *endpoint, char *out, size_t cap)
     return 0;
 }
 
+/* Appends host, x-amz-date, x-amz-content-sha256, x-amz-security-token and the Authorization computed
+ * over them and the request's own headers to out. 0 or AWS_ERR_NO_MEMORY. */
+static int build_auth_headers(const http_sigv4_signer *s, const http_request *req, const char *host,
+                              const sigv4_credentials *sc, const char *payload_hash, kv_list *out)
+{
+    char amz_date[17];
+    time_t now = time(NULL);
+    sigv4_format_amz_date(now, amz_date);
+    int rc = AWS_ERR_NO_MEMORY;
+    kv_list all;   /* the request's headers plus ours: everything that is signed */
+    kv_list_init(&all);
+    if (req->headers && kv_list_copy(&all, req->headers) != 0)
+        goto out;
+    if (kv_list_add(out, "host", host) || kv_list_add(out, "x-amz-date", amz_date) ||
+        (s->add_content_sha256_header && kv_list_add(out, "x-amz-content-sha256", payload_hash)) ||
+        (sc->session_token && *sc->session_token && kv_list_add(out, "x-amz-security-token", sc->session_token)))
+        goto out;
+    for (size_t i = 0; i < out->count; i++)
+        if (kv_list_add(&all, out->items[i].name, out->items[i].value) != 0)
+            goto out;
+    sigv4_request sr = {
+        .method = req->method, .path = req->path, .query = req->query, .headers = &all,
+        .payload_hash = payload_hash, .region = s->region, .service = s->service,
+        .normalize_path = s->normalize_path, .now = now,
+    };
+    char *auth = sigv4_authorization(&sr, sc, s->session ? s->session->key_cache : NULL);
+    if (!auth)
+        goto out;
+    rc = kv_list_add(out, "authorization", auth) ? AWS_ERR_NO_MEMORY : 0;
+    secure_wipe(auth, strlen(auth));
+    free(auth);
+out:
+    free_signed_headers(&all);
+    return rc;
+}
+
 int http_sign_sigv4(void *signer_ctx, const http_request *req, kv_list *out, aws_error *err)
 {
     const http_sigv4_signer *s = signer_ctx;
@@ -748,35 +827,7 @@ int http_sign_sigv4(void *signer_ctx, const http_request *req, kv_list *out, aws
             hash = payload_hash;
         }
     }
-    char amz_date[17];
-    time_t now = time(NULL);
-    sigv4_format_amz_date(now, amz_date);
-
-    int rc = AWS_ERR_NO_MEMORY;
-    kv_list all;
-    kv_list_init(&all);
-    if (req->headers && kv_list_copy(&all, req->headers) != 0)
-        goto out;
-    if (kv_list_add(out, "host", host) || kv_list_add(out, "x-amz-date", amz_date) ||
-        (s->add_content_sha256_header && kv_list_add(out, "x-amz-content-sha256", hash)) ||
-        (sc.session_token && *sc.session_token && kv_list_add(out, "x-amz-security-token", sc.session_token)))
-        goto out;
-    for (size_t i = 0; i < out->count; i++)
-        if (kv_list_add(&all, out->items[i].name, out->items[i].value) != 0)
-            goto out;
-
-    sigv4_request sr = {
-        .method = req->method, .path = req->path, .query = req->query, .headers = &all,
-        .payload_hash = hash, .region = s->region, .service = s->service,
-        .normalize_path = s->normalize_path, .now = now,
-    };
-    char *auth = sigv4_authorization(&sr, &sc, s->session ? s->session->key_cache : NULL);
-    if (!auth)
-        goto out;
-    rc = kv_list_add(out, "authorization", auth) ? AWS_ERR_NO_MEMORY : 0;
-    free(auth);
-out:
-    kv_list_free(&all);
+    int rc = build_auth_headers(s, req, host, &sc, hash, out);
     if (fetched)
         secure_wipe(&creds, sizeof creds);
     if (rc == AWS_ERR_NO_MEMORY)

@@ -62,7 +62,7 @@ typedef int (*http_check_fn)(void *ctx, const uint8_t *body, size_t len, aws_err
 typedef enum {
     HTTP_SINK_GROW = 0,          /* response->body malloc'd and grown (default) */
     HTTP_SINK_BUFFER,            /* into sink_buf, at most sink_cap bytes (more is AWS_ERR_INTEGRITY) */
-    HTTP_SINK_CALLBACK,          /* to sink_write (must cope with a retry restarting from byte 0) */
+    HTTP_SINK_CALLBACK,          /* to sink_write; a retry after delivered bytes needs sink_reset */
     HTTP_SINK_DISCARD,
 } http_sink_kind;
 
@@ -97,6 +97,12 @@ struct http_request {
     int timeout_ms;                    /* per-attempt limit, 0 = only the low-speed abort */
     const char *service_name;          /* "S3", "KMS", "STS", ... for messages only */
     const http_counters *counters;     /* optional */
+    /* Never through a proxy (http_proxy/https_proxy/all_proxy are ignored): for link-local credential
+     * endpoints (IMDS, ECS), whose tokens and answers must not leave the host. */
+    int no_proxy;
+    /* HTTP_SINK_CALLBACK: called before a retry when the failed attempt delivered bytes, so the sink
+     * can restart from byte 0; 0, or -1 (then the call is not retried). NULL: no retry after bytes. */
+    http_rewind_fn sink_reset;
 };
 
 typedef struct {

@@ -11,8 +11,10 @@ static const char *const retryable_codes[] = {
     /* transient server-side failures */
     "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
     "ServiceUnavailable", "ServiceUnavailableException", "KMSInternalException", "IDPCommunicationError",
-    /* the next attempt is re-signed with a fresh date, so a skewed clock may be fixed by then */
-    "RequestTimeTooSkewed",
+    /* our own code for an answer that ended before the bytes it announced (a 206 cut short) */
+    "IncompleteBody",
+    /* RequestTimeTooSkewed is deliberately absent: every attempt is signed with the same wrong local
+     * clock, so retrying only delays the error the operator must see (fix the clock: chrony/NTP). */
 };
 
 int http_retry_code_is_retryable(const char *code)

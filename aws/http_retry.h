@@ -23,10 +23,11 @@ typedef enum {
     HTTP_TRANSPORT_LOCAL,     /* our own failure (callback abort, out of memory): never retried */
 } http_transport_result;
 
-/* 1 if the service error code means "try again later" (throttling, internal errors, skewed clock after
- * a re-sign, request timeouts): SlowDown, Throttling, ThrottlingException, RequestTimeout,
- * RequestTimeTooSkewed, InternalError, ServiceUnavailable, RequestLimitExceeded, KMSInternalException,
- * TooManyRequestsException, ... NULL or "" is not retryable by itself. */
+/* 1 if the service error code means "try again later" (throttling, internal errors, request timeouts,
+ * a body cut short): SlowDown, Throttling, ThrottlingException, RequestTimeout, InternalError,
+ * ServiceUnavailable, RequestLimitExceeded, KMSInternalException, TooManyRequestsException,
+ * IncompleteBody, ... Not RequestTimeTooSkewed: the local clock is wrong and stays wrong.
+ * NULL or "" is not retryable by itself. */
 int http_retry_code_is_retryable(const char *code);
 
 /* 1 if an attempt that ended this way should be retried: transport failures except LOCAL, HTTP 5xx,

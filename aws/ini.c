@@ -3,10 +3,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char *section;
@@ -22,6 +26,15 @@ struct ini_file {
     size_t entry_cap;
     size_t section_cap;
 };
+
+/* Values may be secrets (aws_secret_access_key): every copy is wiped before it is released. */
+static void free_value(char *value)
+{
+    if (value) {
+        explicit_bzero(value, strlen(value));
+        free(value);
+    }
+}
 
 static char *trimmed_copy(const char *start, const char *end)
 {
@@ -97,7 +110,7 @@ static int add_entry(ini_file *ini, const char *section, char *key, char *value)
         ini_entry *grown = realloc(ini->entries, cap * sizeof(*grown));
         if (!grown) {
             free(key);
-            free(value);
+            free_value(value);
             return -1;
         }
         ini->entries = grown;
@@ -126,12 +139,12 @@ static int continue_entry(ini_file *ini, const char *start, const char *end)
     size_t old_len = strlen(last->value);
     char *joined = malloc(old_len + strlen(more) + 2);
     if (!joined) {
-        free(more);
+        free_value(more);
         return -1;
     }
     sprintf(joined, "%s%s%s", last->value, old_len ? "\n" : "", more);
-    free(more);
-    free(last->value);
+    free_value(more);
+    free_value(last->value);
     last->value = joined;
     return 0;
 }
@@ -192,12 +205,12 @@ ini_file *ini_parse(const char *text, size_t len, aws_error *err)
         char *value = trimmed_copy(eq + 1, value_end(eq + 1, content_end));
         if (!key || !value) {
             free(key);
-            free(value);
+            free_value(value);
             goto no_memory;
         }
         if (!key[0]) {
             free(key);
-            free(value);
+            free_value(value);
             last_was_entry = 0;
             continue;
         }
@@ -214,50 +227,55 @@ no_memory:
     return NULL;
 }
 
+/* Largest config/credentials file we read; real ones are a few KiB. */
+#define INI_MAX_FILE (4u << 20)
+
 ini_file *ini_load(const char *path, aws_error *err)
 {
     aws_error_clear(err);
     if (!path || !*path)
         return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return NULL;
         aws_error_set(err, AWS_ERR_CONFIG, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + n > cap) {
-            cap = (len + n) * 2;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory reading %s", path);
-                return NULL;
-            }
-            text = grown;
-        }
-        memcpy(text + len, chunk, n);
-        len += n;
-    }
-    int read_failed = ferror(f);
-    fclose(f);
-    if (read_failed) {
-        free(text);
-        aws_error_set(err, AWS_ERR_CONFIG, "cannot read %s", path);
+    /* One buffer of the file's size, filled by read() without stdio: no grown copies, no stdio
+     * buffer and no stack chunk ever hold the secrets, and the one buffer is wiped after parsing. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > INI_MAX_FILE) {
+        close(fd);
+        aws_error_set(err, AWS_ERR_CONFIG, "%s is not a regular file of at most %u bytes", path, INI_MAX_FILE);
         return NULL;
     }
-    ini_file *ini = ini_parse(text ? text : "", len, err);
-    if (text) {
-        /* credentials files hold secrets: do not leave them in freed heap memory */
-        explicit_bzero(text, len);
-        free(text);
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *text = malloc(cap + 1);
+    if (!text) {
+        close(fd);
+        aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory reading %s", path);
+        return NULL;
     }
+    int read_errno = 0;
+    while (len < cap) {
+        ssize_t n = read(fd, text + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            read_errno = errno;
+        if (n <= 0)
+            break;   /* a file that shrank meanwhile: parse what is there */
+        len += (size_t)n;
+    }
+    close(fd);
+    ini_file *ini = NULL;
+    if (read_errno)
+        aws_error_set(err, AWS_ERR_CONFIG, "cannot read %s: %s", path, strerror(read_errno));
+    else
+        ini = ini_parse(text, len, err);
+    explicit_bzero(text, cap + 1);
+    free(text);
     return ini;
 }
 
@@ -267,10 +285,7 @@ void ini_free(ini_file *ini)
         return;
     for (size_t i = 0; i < ini->entry_count; i++) {
         free(ini->entries[i].key);
-        if (ini->entries[i].value) {
-            explicit_bzero(ini->entries[i].value, strlen(ini->entries[i].value));
-            free(ini->entries[i].value);
-        }
+        free_value(ini->entries[i].value);
     }
     for (size_t i = 0; i < ini->section_count; i++)
         free(ini->sections[i]);

@@ -1,6 +1,7 @@
 /* The KMS operations s3csefs needs, behind a small interface so the filesystem can run against the real
  * KMS client (JSON over HTTP, signed) or a local in-process key service in unit tests. Plaintext data
- * keys are returned in locked memory (secure_buf) and never copied elsewhere. */
+ * keys are returned in locked memory (secure_buf). Short-lived copies exist on the way there (the HTTP
+ * response body and the parsed JSON/base64 text); each is wiped before its memory is released. */
 #ifndef S3CSEFS_KMS_H
 #define S3CSEFS_KMS_H
 

@@ -56,23 +56,9 @@ static local_kms *as_local(kms_client *kms)
     return kms && kms->ops == &local_ops ? (local_kms *)kms : NULL;
 }
 
-static int fail(aws_error *err, aws_err_kind kind, int http_status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int fail(aws_error *err, aws_err_kind kind, int http_status, const char *code, const char *fmt, ...)
-{
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->kind = kind;
-        err->http_status = http_status;
-        snprintf(err->code, sizeof err->code, "%s", code ? code : "");
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-        snprintf(err->request_id, sizeof err->request_id, "kms-local");
-    }
-    return (int)kind;
-}
+/* Errors imitate the service's answers (status, code, a request id naming the double). */
+#define fail(err, kind, http_status, code, ...) \
+    ((int)aws_error_set_service(err, kind, http_status, code, "kms-local", __VA_ARGS__))
 
 static void clear_error(aws_error *err)
 {

@@ -188,8 +188,9 @@ static size_t truncation_for(faulty_client *f, const char *key, int *as_error)
     return cap;
 }
 
-static int faulty_get_range(object_client *c, const char *key, uint64_t offset, size_t len, uint8_t *buf,
-                            size_t *got, aws_error *err)
+/* get_range or, with an ETag, get_range_if_match of the inner client: both are OBJC_OP_GET. */
+static int faulty_get_impl(object_client *c, const char *key, const char *etag, uint64_t offset, size_t len,
+                           uint8_t *buf, size_t *got, aws_error *err)
 {
     faulty_client *f = as_faulty(c);
     fault_plan plan = plan_call(f, OBJC_OP_GET, ONE_KEY(key));
@@ -203,7 +204,13 @@ static int faulty_get_range(object_client *c, const char *key, uint64_t offset, 
     /* Ask for one byte beyond the cap (buf has room: cap < len) to know whether the body really goes
      * on past it; a range that ends at or before the cap is delivered whole. */
     size_t ask = cap < len ? cap + 1 : len;
-    int rc = f->inner->ops->get_range(f->inner, key, offset, ask, buf, got, err);
+    int rc;
+    if (!etag)
+        rc = f->inner->ops->get_range(f->inner, key, offset, ask, buf, got, err);
+    else if (f->inner->ops->get_range_if_match)
+        rc = f->inner->ops->get_range_if_match(f->inner, key, etag, offset, ask, buf, got, err);
+    else
+        rc = aws_error_set(err, AWS_ERR_ARGUMENT, "the wrapped client has no get_range_if_match");
     if (plan.fail)
         return inject(&plan, err);
     if (rc != 0 || !got || cap >= len || *got <= cap)
@@ -216,6 +223,23 @@ static int faulty_get_range(object_client *c, const char *key, uint64_t offset, 
     pthread_mutex_unlock(&f->lock);
     fault_plan reset = { .fail = 1, .kind = AWS_ERR_NETWORK };
     return inject(&reset, err);
+}
+
+static int faulty_get_range(object_client *c, const char *key, uint64_t offset, size_t len, uint8_t *buf,
+                            size_t *got, aws_error *err)
+{
+    return faulty_get_impl(c, key, NULL, offset, len, buf, got, err);
+}
+
+static int faulty_get_range_if_match(object_client *c, const char *key, const char *etag, uint64_t offset,
+                                     size_t len, uint8_t *buf, size_t *got, aws_error *err)
+{
+    if (!etag) {
+        if (got)
+            *got = 0;
+        return aws_error_set(err, AWS_ERR_ARGUMENT, "get_range_if_match needs an ETag");
+    }
+    return faulty_get_impl(c, key, etag, offset, len, buf, got, err);
 }
 
 static int faulty_put(object_client *c, const char *key, const kv_list *metadata, const uint8_t *body, size_t len,
@@ -383,6 +407,7 @@ static const objc_ops faulty_ops = {
     .delete_object = faulty_delete_object,
     .delete_objects = faulty_delete_objects,
     .destroy = faulty_destroy,
+    .get_range_if_match = faulty_get_range_if_match,
 };
 
 object_client *objc_new_faulty(object_client *inner, int take_ownership)

@@ -87,6 +87,11 @@ typedef struct {
     /* DeleteObjects, up to 1000 keys per request internally. */
     int (*delete_objects)(object_client *c, const char *const *keys, size_t count, aws_error *err);
     void (*destroy)(object_client *c);
+    /* get_range, but only while the object still has this ETag (as head returned it, quotes kept):
+     * sent as If-Match, so bytes of a replacement object are never mixed with an old envelope.
+     * AWS_ERR_CHANGED when the object was replaced; a missing object is AWS_ERR_NOT_FOUND. */
+    int (*get_range_if_match)(object_client *c, const char *key, const char *etag, uint64_t offset, size_t len,
+                              uint8_t *buf, size_t *got, aws_error *err);
 } objc_ops;
 
 struct object_client {

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "base64.h"
 #include "crc32c.h"
+#include "s3_mpu_proof.h"
 #include "s3_url.h"
 #include "s3_xml.h"
 
@@ -121,25 +123,30 @@ static int query_add(char **query, const char *name, const char *value)
 
 /* ---- HeadObject / GetObject ------------------------------------------------------------------ */
 
-static int s3_head(object_client *c, const char *key, objc_head *out, aws_error *err)
+/* HeadObject; extra_headers may ask for more (x-amz-checksum-mode), and the composite/full checksum
+ * S3 then returns lands in checksum (may be NULL). */
+static int head_object(s3_client *s, const char *key, const kv_list *extra_headers, objc_head *out,
+                       char *checksum, size_t checksum_cap, aws_error *err)
 {
-    s3_client *s = as_s3(c);
     memset(out, 0, sizeof *out);
     kv_list_init(&out->metadata);
+    if (checksum && checksum_cap)
+        checksum[0] = '\0';
     if (check_key(key, err))
         return AWS_ERR_ARGUMENT;
     http_response resp;
     http_response_init(&resp);
-    s3_call call = {.method = "HEAD", .key = key, .sink = HTTP_SINK_DISCARD};
+    s3_call call = {.method = "HEAD", .key = key, .headers = extra_headers, .sink = HTTP_SINK_DISCARD};
     int rc = s3_send(s, &call, &resp, err);
     if (rc == 0) {
         const char *len = kv_list_get(&resp.headers, "content-length");
         const char *etag = kv_list_get(&resp.headers, "etag");
-        char *end = NULL;
-        out->size = len ? strtoull(len, &end, 10) : 0;
-        if (!len || !end || *end)
+        if (s3_parse_u64(len, &out->size) != 0)
             rc = aws_error_set(err, AWS_ERR_PARSE, "HeadObject answer has no valid Content-Length");
         snprintf(out->etag, sizeof out->etag, "%s", etag ? etag : "");
+        const char *sum = kv_list_get(&resp.headers, "x-amz-checksum-crc32c");
+        if (checksum && checksum_cap)
+            snprintf(checksum, checksum_cap, "%s", sum ? sum : "");
         time_t lm = s3_parse_http_date(kv_list_get(&resp.headers, "last-modified"));
         out->last_modified = lm == (time_t)-1 ? 0 : lm;
         for (size_t i = 0; rc == 0 && i < resp.headers.count; i++) {
@@ -155,44 +162,115 @@ static int s3_head(object_client *c, const char *key, objc_head *out, aws_error 
     return rc;
 }
 
-static int s3_get_range(object_client *c, const char *key, uint64_t offset, size_t len, uint8_t *buf,
-                        size_t *got, aws_error *err)
+static int s3_head(object_client *c, const char *key, objc_head *out, aws_error *err)
+{
+    return head_object(as_s3(c), key, NULL, out, NULL, 0, err);
+}
+
+/* What a ranged GET must have received, checked inside the HTTP attempt so that a short or misplaced
+ * answer is retried like a cut connection. */
+typedef struct {
+    uint64_t offset;
+    size_t len;
+    const http_response *resp;
+} range_check;
+
+/* "bytes a-b/total" (total may be "*"). Returns 0, or -1 when malformed. */
+static int parse_content_range(const char *cr, uint64_t *first, uint64_t *last, uint64_t *total, int *total_known)
+{
+    if (!cr || strncmp(cr, "bytes ", 6) != 0)
+        return -1;
+    char a[24], b[24], t[24];
+    const char *dash = strchr(cr + 6, '-');
+    const char *slash = dash ? strchr(dash, '/') : NULL;
+    if (!dash || !slash || (size_t)(dash - cr - 6) >= sizeof a || (size_t)(slash - dash - 1) >= sizeof b ||
+        strlen(slash + 1) >= sizeof t)
+        return -1;
+    snprintf(a, sizeof a, "%.*s", (int)(dash - cr - 6), cr + 6);
+    snprintf(b, sizeof b, "%.*s", (int)(slash - dash - 1), dash + 1);
+    snprintf(t, sizeof t, "%s", slash + 1);
+    *total_known = strcmp(t, "*") != 0;
+    if (s3_parse_u64(a, first) != 0 || s3_parse_u64(b, last) != 0 || *last < *first ||
+        (*total_known && (s3_parse_u64(t, total) != 0 || *last >= *total)))
+        return -1;
+    return 0;
+}
+
+static int check_range(void *ctx, const uint8_t *body, size_t len, aws_error *err)
+{
+    (void)body;
+    const range_check *rc = ctx;
+    if (rc->resp->status != 206) {
+        /* A 200 is the whole object (S3 sends one for an empty object): right only from offset 0. */
+        if (rc->offset != 0)
+            return aws_error_set(err, AWS_ERR_INTEGRITY, "GetObject ignored the Range header");
+        return 0;
+    }
+    const char *cr = kv_list_get(&rc->resp->headers, "content-range");
+    uint64_t first, last, total = 0;
+    int total_known = 0;
+    if (parse_content_range(cr, &first, &last, &total, &total_known) != 0 || first != rc->offset)
+        return aws_error_set(err, AWS_ERR_INTEGRITY, "GetObject answered another range (%s)", cr ? cr : "none");
+    /* The answer must reach the end of the asked range, or the end of the object: anything shorter
+     * would read as "end of object" to the caller. A short answer is transient: retried. */
+    uint64_t want_end = rc->offset + (uint64_t)rc->len;
+    if (total_known && total < want_end)
+        want_end = total;
+    if (last + 1 != want_end || len != last - first + 1) {
+        aws_error_set(err, AWS_ERR_INTEGRITY, "GetObject answered %zu bytes of %s for %zu bytes at %" PRIu64,
+                      len, cr, rc->len, rc->offset);
+        snprintf(err->code, sizeof err->code, "%s", "IncompleteBody");
+        return AWS_ERR_INTEGRITY;
+    }
+    return 0;
+}
+
+static int get_range_impl(object_client *c, const char *key, const char *etag, uint64_t offset, size_t len,
+                          uint8_t *buf, size_t *got, aws_error *err)
 {
     s3_client *s = as_s3(c);
     *got = 0;
     if (check_key(key, err))
         return AWS_ERR_ARGUMENT;
+    if (etag && !*etag)
+        return aws_error_set(err, AWS_ERR_ARGUMENT, "get_range_if_match needs an ETag");
     if (len == 0)
         return 0;
     char range[64];
     snprintf(range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset, offset + (uint64_t)len - 1);
     kv_list headers;
     kv_list_init(&headers);
-    if (kv_list_add(&headers, "range", range) != 0)
+    if (kv_list_add(&headers, "range", range) != 0 || (etag && kv_list_add(&headers, "if-match", etag) != 0)) {
+        kv_list_free(&headers);
         return aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
+    }
     http_response resp;
     http_response_init(&resp);
+    range_check rcheck = {.offset = offset, .len = len, .resp = &resp};
     /* 416: the range starts at or past the end, which the interface defines as 0 bytes, success. */
     s3_call call = {.method = "GET", .key = key, .headers = &headers, .sink = HTTP_SINK_BUFFER,
-                    .sink_buf = buf, .sink_cap = len, .accept_status = 416};
+                    .sink_buf = buf, .sink_cap = len, .accept_status = 416, .check = check_range,
+                    .check_ctx = &rcheck};
     int rc = s3_send(s, &call, &resp, err);
-    if (rc == 0 && resp.status != 416) {
-        /* The bytes must be the ones asked for: a 206 whose range starts at offset, or a 200 (whole
-         * object, which S3 sends for an empty object) only when offset is 0. */
-        const char *cr = kv_list_get(&resp.headers, "content-range");
-        uint64_t first = 0;
-        if (resp.status == 206) {
-            if (!cr || sscanf(cr, "bytes %" SCNu64 "-", &first) != 1 || first != offset)
-                rc = aws_error_set(err, AWS_ERR_INTEGRITY, "GetObject answered another range (%s)", cr ? cr : "none");
-        } else if (offset != 0) {
-            rc = aws_error_set(err, AWS_ERR_INTEGRITY, "GetObject ignored the Range header");
-        }
-        if (rc == 0)
-            *got = resp.body_len;
-    }
+    if (rc == 0 && resp.status != 416)
+        *got = resp.body_len;
     http_response_free(&resp);
     kv_list_free(&headers);
     return rc;
+}
+
+static int s3_get_range(object_client *c, const char *key, uint64_t offset, size_t len, uint8_t *buf,
+                        size_t *got, aws_error *err)
+{
+    return get_range_impl(c, key, NULL, offset, len, buf, got, err);
+}
+
+static int s3_get_range_if_match(object_client *c, const char *key, const char *etag, uint64_t offset,
+                                 size_t len, uint8_t *buf, size_t *got, aws_error *err)
+{
+    if (!etag)
+        return aws_error_set(err, AWS_ERR_ARGUMENT, "get_range_if_match needs an ETag");
+    return get_range_impl(c, key, etag, offset, len, buf, got, err);
 }
 
 /* ---- PutObject and multipart uploads ------------------------------------------------------------ */
@@ -246,6 +324,33 @@ static int s3_put(object_client *c, const char *key, const kv_list *metadata, co
     return rc;
 }
 
+static int s3_mpu_abort(object_client *c, const char *key, const char *upload_id, aws_error *err);
+static int s3_mpu_list(object_client *c, const char *prefix, objc_upload **uploads, size_t *count,
+                       aws_error *err);
+
+/* Uploads that S3 may have created for this key without our seeing the answer start at most this long
+ * before our call, allowing for clock skew between us and S3. */
+#define CREATE_ORPHAN_WINDOW_S 300
+
+/* CreateMultipartUpload is a POST: an attempt whose answer was lost (or could not be parsed) may still
+ * have created an upload, billed until aborted. After such an ambiguous call, abort the uploads of
+ * exactly this key initiated since the call began, except the one we got. This assumes one writer per
+ * key, which the filesystem guarantees for its prefix; the bucket lifecycle rule
+ * AbortIncompleteMultipartUpload (docs/aws-layer.md) catches whatever this misses. */
+static void abort_orphan_creates(s3_client *s, const char *key, time_t call_started, const char *keep)
+{
+    objc_upload *uploads = NULL;
+    size_t count = 0;
+    aws_error ignored;
+    if (s3_mpu_list(&s->base, key, &uploads, &count, &ignored) != 0)
+        return;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(uploads[i].key, key) == 0 && uploads[i].initiated >= call_started - CREATE_ORPHAN_WINDOW_S &&
+            (!keep || strcmp(uploads[i].upload_id, keep) != 0))
+            s3_mpu_abort(&s->base, key, uploads[i].upload_id, &ignored);
+    objc_uploads_free(uploads, count);
+}
+
 static int create_upload(s3_client *s, const char *key, const kv_list *metadata, int with_checksum,
                          char **upload_id, aws_error *err)
 {
@@ -259,12 +364,23 @@ static int create_upload(s3_client *s, const char *key, const kv_list *metadata,
         kv_list_free(&headers);
         return aws_error_set(err, rc, "cannot build CreateMultipartUpload headers");
     }
+    time_t started = time(NULL);
     http_response resp;
     http_response_init(&resp);
     s3_call call = {.method = "POST", .key = key, .query = "uploads=", .headers = &headers};
     rc = s3_send(s, &call, &resp, err);
+    int answered = rc == 0;
     if (rc == 0)
         rc = s3_xml_parse_initiate((const char *)resp.body, resp.body_len, upload_id, err);
+    /* Ambiguous: an earlier attempt failed after sending, or a 2xx answer we could not read. */
+    if (resp.attempts > 1 || (answered && rc != 0)) {
+        aws_error saved = {0};
+        if (err)
+            saved = *err;
+        abort_orphan_creates(s, key, started, rc == 0 ? *upload_id : NULL);
+        if (err)
+            *err = saved;
+    }
     http_response_free(&resp);
     kv_list_free(&headers);
     return rc;
@@ -347,18 +463,39 @@ static int check_complete(void *ctx, const uint8_t *body, size_t len, aws_error 
     return rc;
 }
 
-/* A retried completion that finds the upload gone: an earlier attempt completed it and its answer was
- * lost. Accept it when the object now has a multipart ETag with our part count. */
-static int check_lost_completion(s3_client *s, const char *key, size_t count, aws_error *err)
+/* A retried completion that finds the upload gone: an earlier attempt may have completed it and its
+ * answer was lost, or the upload vanished for another reason (lifecycle abort, cleanup tool, another
+ * writer) and the object at the key is an older one. Accept only what proves the object was built from
+ * OUR parts: its ETag equals MD5(part MD5s)-N, or its composite CRC32C equals CRC32C(part CRCs)-N.
+ * Anything else keeps the NoSuchUpload failure, so a stale object is never reported as our upload. */
+static int check_lost_completion(s3_client *s, const char *key, const objc_part *parts, size_t count,
+                                 aws_error *err)
 {
+    char expected_etag[64], expected_sum[32], actual_sum[64];
+    int have_etag = s3_expected_multipart_etag(parts, count, expected_etag, sizeof expected_etag) == 0;
+    int have_sum = s3_expected_composite_crc32c(parts, count, expected_sum, sizeof expected_sum) == 0;
+    kv_list ask;
+    kv_list_init(&ask);
+    if (have_sum && kv_list_add(&ask, "x-amz-checksum-mode", "ENABLED") != 0)
+        have_sum = 0;
     objc_head h;
     aws_error head_err;
-    if (s3_head(&s->base, key, &h, &head_err) != 0)
+    int head_rc = head_object(s, key, have_sum ? &ask : NULL, &h, actual_sum, sizeof actual_sum, &head_err);
+    kv_list_free(&ask);
+    int ours = 0;
+    if (head_rc == 0) {
+        ours = (have_etag && s3_etag_equal(h.etag, expected_etag)) ||
+               (have_sum && strcmp(actual_sum, expected_sum) == 0);
+        objc_head_free(&h);
+    }
+    if (!ours) {
+        if (err) {
+            size_t used = strnlen(err->message, sizeof err->message);
+            snprintf(err->message + used, sizeof err->message - used,
+                     " (retried completion: the object at the key is not the one built from our parts)");
+        }
         return err ? (int)err->kind : AWS_ERR_NOT_FOUND;
-    int ok = s3_etag_is_multipart(h.etag, count);
-    objc_head_free(&h);
-    if (!ok)
-        return err ? (int)err->kind : AWS_ERR_NOT_FOUND;
+    }
     aws_error_clear(err);
     return 0;
 }
@@ -390,7 +527,7 @@ static int complete_upload(s3_client *s, const char *key, const char *upload_id,
                         .check_ctx = &cc};
         rc = s3_send(s, &call, &resp, err);
         if (rc == AWS_ERR_NOT_FOUND && resp.attempts > 1 && err && strcmp(err->code, "NoSuchUpload") == 0)
-            rc = check_lost_completion(s, key, count, err);
+            rc = check_lost_completion(s, key, parts, count, err);
         http_response_free(&resp);
     }
     kv_list_free(&headers);
@@ -423,6 +560,35 @@ static int s3_mpu_abort(object_client *c, const char *key, const char *upload_id
     return rc;
 }
 
+/* One ListMultipartUploads page after the markers (NULL for the first), appended to uploads. */
+static int list_uploads_page(s3_client *s, const char *prefix, const char *key_marker, const char *id_marker,
+                             objc_upload **uploads, size_t *count, char **next_key, char **next_id,
+                             aws_error *err)
+{
+    char *query = NULL;
+    if (query_add(&query, "encoding-type", "url") || query_add(&query, "key-marker", key_marker) ||
+        query_add(&query, "prefix", prefix ? prefix : "") ||
+        query_add(&query, "upload-id-marker", id_marker) || query_add(&query, "uploads", "")) {
+        free(query);
+        return aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
+    }
+    http_response resp;
+    http_response_init(&resp);
+    s3_call call = {.method = "GET", .query = query};
+    int rc = s3_send(s, &call, &resp, err);
+    if (rc == 0)
+        rc = s3_xml_parse_list_uploads((const char *)resp.body, resp.body_len, uploads, count, next_key,
+                                       next_id, err);
+    http_response_free(&resp);
+    free(query);
+    return rc;
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
 static int s3_mpu_list(object_client *c, const char *prefix, objc_upload **uploads, size_t *count,
                        aws_error *err)
 {
@@ -432,29 +598,15 @@ static int s3_mpu_list(object_client *c, const char *prefix, objc_upload **uploa
     char *key_marker = NULL, *id_marker = NULL;
     int rc = 0;
     do {
-        char *query = NULL;
-        if (query_add(&query, "encoding-type", "url") || query_add(&query, "key-marker", key_marker) ||
-            query_add(&query, "prefix", prefix ? prefix : "") ||
-            query_add(&query, "upload-id-marker", id_marker) || query_add(&query, "uploads", "")) {
-            free(query);
-            query = NULL;
-        }
+        char *next_key = NULL, *next_id = NULL;
+        rc = list_uploads_page(s, prefix, key_marker, id_marker, uploads, count, &next_key, &next_id, err);
+        /* A truncated page must move the markers forward, or the loop would never end. */
+        if (rc == 0 && next_key && same_text(next_key, key_marker) && same_text(next_id, id_marker))
+            rc = aws_error_set(err, AWS_ERR_PARSE, "ListMultipartUploads is truncated but its markers did not advance");
         free(key_marker);
         free(id_marker);
-        key_marker = id_marker = NULL;
-        if (!query) {
-            rc = aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
-            break;
-        }
-        http_response resp;
-        http_response_init(&resp);
-        s3_call call = {.method = "GET", .query = query};
-        rc = s3_send(s, &call, &resp, err);
-        if (rc == 0)
-            rc = s3_xml_parse_list_uploads((const char *)resp.body, resp.body_len, uploads, count, &key_marker,
-                                           &id_marker, err);
-        http_response_free(&resp);
-        free(query);
+        key_marker = next_key;
+        id_marker = next_id;
     } while (rc == 0 && key_marker);
     free(key_marker);
     free(id_marker);
@@ -507,13 +659,17 @@ static int check_copy(void *ctx, const uint8_t *body, size_t len, aws_error *err
     return s3_xml_parse_copy((const char *)body, len, cc->root, cc->etag, sizeof cc->etag, err);
 }
 
-static int copy_whole(s3_client *s, const char *source, const char *dst_key, objc_metadata_directive directive,
-                      const kv_list *metadata, aws_error *err)
+/* Every copy request names the source ETag seen by our HEAD (x-amz-copy-source-if-match): a source
+ * replaced meanwhile fails with 412 (AWS_ERR_CHANGED) instead of being copied under the old metadata,
+ * or spliced from two versions part by part. */
+static int copy_whole(s3_client *s, const char *source, const char *src_etag, const char *dst_key,
+                      objc_metadata_directive directive, const kv_list *metadata, aws_error *err)
 {
     kv_list headers;
     kv_list_init(&headers);
     int rc = 0;
     if (kv_list_add(&headers, "x-amz-copy-source", source) != 0 ||
+        kv_list_add(&headers, "x-amz-copy-source-if-match", src_etag) != 0 ||
         kv_list_add(&headers, "x-amz-metadata-directive", directive == OBJC_METADATA_REPLACE ? "REPLACE" : "COPY") != 0)
         rc = AWS_ERR_NO_MEMORY;
     if (!rc && directive == OBJC_METADATA_REPLACE)
@@ -532,8 +688,9 @@ static int copy_whole(s3_client *s, const char *source, const char *dst_key, obj
     return rc;
 }
 
-static int copy_part(s3_client *s, const char *source, const char *dst_key, const char *upload_id, int number,
-                     uint64_t first, uint64_t last, objc_part *part, aws_error *err)
+static int copy_part(s3_client *s, const char *source, const char *src_etag, const char *dst_key,
+                     const char *upload_id, int number, uint64_t first, uint64_t last, objc_part *part,
+                     aws_error *err)
 {
     char range[64];
     snprintf(range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, first, last);
@@ -541,7 +698,8 @@ static int copy_part(s3_client *s, const char *source, const char *dst_key, cons
     kv_list headers;
     kv_list_init(&headers);
     if (!query || kv_list_add(&headers, "x-amz-copy-source", source) != 0 ||
-        kv_list_add(&headers, "x-amz-copy-source-range", range) != 0) {
+        kv_list_add(&headers, "x-amz-copy-source-range", range) != 0 ||
+        kv_list_add(&headers, "x-amz-copy-source-if-match", src_etag) != 0) {
         free(query);
         kv_list_free(&headers);
         return aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
@@ -586,7 +744,7 @@ static int copy_multipart(s3_client *s, const char *source, const char *dst_key,
     for (size_t i = 0; rc == 0 && i < count; i++) {
         uint64_t first = (uint64_t)i * part_size;
         uint64_t last = first + part_size - 1 < src->size - 1 ? first + part_size - 1 : src->size - 1;
-        rc = copy_part(s, source, dst_key, upload_id, (int)i + 1, first, last, &parts[i], err);
+        rc = copy_part(s, source, src->etag, dst_key, upload_id, (int)i + 1, first, last, &parts[i], err);
     }
     if (rc == 0)
         rc = complete_upload(s, dst_key, upload_id, parts, count, err);
@@ -610,12 +768,14 @@ static int s3_copy(object_client *c, const char *src_key, const char *dst_key, o
     if (rc)
         return rc;
     char *source = s3_copy_source(s->bucket, src_key);
-    if (!source)
+    if (!src.etag[0])
+        rc = aws_error_set(err, AWS_ERR_INTEGRITY, "HeadObject of the copy source returned no ETag");
+    else if (!source)
         rc = aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
     else if (src.size > s->copy_threshold)
         rc = copy_multipart(s, source, dst_key, &src, directive, metadata, err);
     else
-        rc = copy_whole(s, source, dst_key, directive, metadata, err);
+        rc = copy_whole(s, source, src.etag, dst_key, directive, metadata, err);
     free(source);
     objc_head_free(&src);
     return rc;
@@ -722,6 +882,7 @@ static const objc_ops s3_ops = {
     .delete_object = s3_delete_object,
     .delete_objects = s3_delete_objects,
     .destroy = s3_destroy,
+    .get_range_if_match = s3_get_range_if_match,
 };
 
 object_client *objc_new_s3(aws_session *session, const char *bucket, aws_error *err)

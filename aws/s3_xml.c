@@ -1,7 +1,9 @@
 /* S3 XML documents: response parsing and request body building (see s3_xml.h). */
 #include "s3_xml.h"
+#include "aws_text.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,30 +57,8 @@ int s3_xml_check_result(const char *body, size_t len, const char *expected_root,
 
 char *s3_url_decode(const char *s)
 {
-    size_t n = strlen(s);
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            /* %00 would cut the key short: refuse it with the other malformed escapes. */
-            if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]) ||
-                (s[i + 1] == '0' && s[i + 2] == '0')) {
-                free(out);
-                return NULL;
-            }
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            out[o++] = (char)strtoul(hex, NULL, 16);
-            i += 2;
-        } else if (s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
+    /* strict: %00 would cut the key short, and a malformed escape is a malformed answer */
+    return s ? aws_percent_decode(s, strlen(s), 1, 1, NULL) : NULL;
 }
 
 /* Text of a child, URL-decoded when the listing is url-encoded; NULL on a missing child or ENOMEM. */
@@ -95,13 +75,14 @@ static char *child_string(const xml_node *n, const char *name, int url_encoded, 
     return s;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+int s3_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -1;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
+    if (*end || errno == ERANGE)
         return -1;
     *out = v;
     return 0;
@@ -109,20 +90,7 @@ static int parse_u64(const char *s, uint64_t *out)
 
 time_t s3_parse_iso8601(const char *s)
 {
-    struct tm tm = {0};
-    if (!s)
-        return -1;
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == '.') {
-        rest++;
-        while (isdigit((unsigned char)*rest))
-            rest++;
-    }
-    if (*rest != 'Z' && strcmp(rest, "+00:00") != 0)
-        return -1;
-    return timegm(&tm);
+    return aws_parse_iso8601(s);
 }
 
 time_t s3_parse_http_date(const char *s)
@@ -162,7 +130,7 @@ int s3_xml_parse_list_objects(const char *body, size_t len, objc_list_page *out,
     for (const xml_node *c = xml_child(root, "Contents"); c; c = xml_next_same(c)) {
         objc_entry *e = &out->objects[out->object_count++];
         e->key = child_string(c, "Key", url, &bad);
-        if (bad || parse_u64(xml_child_text(c, "Size"), &e->size) != 0) {
+        if (bad || s3_parse_u64(xml_child_text(c, "Size"), &e->size) != 0) {
             bad = 1;
             break;
         }
@@ -233,7 +201,7 @@ int s3_xml_parse_list_uploads(const char *body, size_t len, objc_upload **upload
     if (!bad && is_true(xml_child_text(root, "IsTruncated"))) {
         const char *k = xml_child_text(root, "NextKeyMarker");
         const char *id = xml_child_text(root, "NextUploadIdMarker");
-        if (!k || !id)
+        if (!k || !*k || !id)   /* an empty marker would restart the listing from the beginning */
             bad = 1;
         else {
             *next_key_marker = url ? s3_url_decode(k) : strdup(k);
@@ -339,7 +307,7 @@ int s3_etag_is_multipart(const char *etag, size_t part_count)
     memcpy(digits, etag + hex + 1, dlen);
     digits[dlen] = '\0';
     uint64_t parts;
-    return parse_u64(digits, &parts) == 0 && parts == part_count;
+    return s3_parse_u64(digits, &parts) == 0 && parts == part_count;
 }
 
 void s3_xml_build_complete(const objc_part *parts, size_t count, xml_buf *out)

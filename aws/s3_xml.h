@@ -39,6 +39,9 @@ int s3_xml_parse_copy(const char *body, size_t len, const char *root, char *etag
  * failure's code, and "key: message" as the message. */
 int s3_xml_parse_delete_result(const char *body, size_t len, aws_error *err);
 
+/* Decimal digits only (no sign, space or overflow), as Content-Length and <Size> must be: 0 or -1. */
+int s3_parse_u64(const char *s, uint64_t *out);
+
 /* 1 if etag (with or without quotes) has the multipart form "<32 hex>-<part_count>". */
 int s3_etag_is_multipart(const char *etag, size_t part_count);
 

@@ -7,6 +7,9 @@
  * appear in a URI path unencoded are percent-encoded, so an already-encoded S3 key is left alone.
  * Query parameters are decoded and re-encoded (RFC 3986 unreserved kept), then sorted. */
 #include "sigv4.h"
+#include "aws_text.h"
+#include "secure_mem.h"
+#include "text_buf.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -22,82 +25,36 @@
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-/* ---- a growable string; any failed append poisons it so one check at the end suffices ---- */
-
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;
-} strbuf;
-
-static void sb_append_n(strbuf *sb, const char *s, size_t n)
+/* Frees text that may contain the session token (canonical headers/request), wiped first. */
+static void free_wiped(char *text)
 {
-    if (sb->failed)
-        return;
-    if (sb->len + n + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 256;
-        while (cap < sb->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(sb->data, cap);
-        if (!grown) {
-            sb->failed = 1;
-            return;
-        }
-        sb->data = grown;
-        sb->cap = cap;
+    if (text) {
+        secure_wipe(text, strlen(text));
+        free(text);
     }
-    memcpy(sb->data + sb->len, s, n);
-    sb->len += n;
-    sb->data[sb->len] = '\0';
-}
-
-static void sb_append(strbuf *sb, const char *s) { sb_append_n(sb, s, strlen(s)); }
-static void sb_append_char(strbuf *sb, char c) { sb_append_n(sb, &c, 1); }
-
-/* Returns the string (caller frees) or NULL if any append failed. */
-static char *sb_finish(strbuf *sb)
-{
-    if (sb->failed || !sb->data) {
-        free(sb->data);
-        if (!sb->failed)
-            return strdup("");
-        return NULL;
-    }
-    return sb->data;
 }
 
 /* ---- encoding ---- */
 
+/* RFC 3986 unreserved characters, ASCII only: isalnum() would follow the locale. */
 static int is_unreserved(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+    return aws_ascii_alnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static void sb_append_pct(strbuf *sb, unsigned char c)
+static void sb_append_pct(text_buf *sb, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
     char enc[3] = { '%', hex[c >> 4], hex[c & 15] };
-    sb_append_n(sb, enc, 3);
+    text_buf_append_n(sb, enc, 3);
 }
 
-static void sb_append_encoded(strbuf *sb, const char *s, size_t len, int encode_slash)
+static void sb_append_encoded(text_buf *sb, const char *s, size_t len, int encode_slash)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (is_unreserved(c) || (c == '/' && !encode_slash))
-            sb_append_char(sb, (char)c);
+            text_buf_append_char(sb, (char)c);
         else
             sb_append_pct(sb, c);
     }
@@ -105,33 +62,17 @@ static void sb_append_encoded(strbuf *sb, const char *s, size_t len, int encode_
 
 char *aws_uri_encode(const char *s, size_t len, int encode_slash)
 {
-    strbuf sb = { 0 };
+    text_buf sb = { 0 };
     if (!s)
         return NULL;
     sb_append_encoded(&sb, s, len, encode_slash);
-    return sb_finish(&sb);
+    return text_buf_finish(&sb);
 }
 
 /* Percent-decodes (no '+' to space: this is URI, not form, decoding). Invalid escapes stay literal. */
 static char *uri_decode(const char *s, size_t len, size_t *out_len)
 {
-    char *out = malloc(len + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return out;
+    return aws_percent_decode(s, len, 0, 0, out_len);
 }
 
 /* ---- hashing ---- */
@@ -176,7 +117,7 @@ void sigv4_format_amz_date(time_t t, char out[17])
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static void append_canonical_path(strbuf *sb, const char *path, int normalize)
+static void append_canonical_path(text_buf *sb, const char *path, int normalize)
 {
     if (!path || !*path)
         path = "/";
@@ -186,10 +127,10 @@ static void append_canonical_path(strbuf *sb, const char *path, int normalize)
         for (size_t i = 0; i < len; i++) {
             unsigned char c = (unsigned char)path[i];
             if (is_unreserved(c) || c == '/')
-                sb_append_char(sb, (char)c);
-            else if (c == '%' && i + 2 < len && hex_value((unsigned char)path[i + 1]) >= 0 &&
-                     hex_value((unsigned char)path[i + 2]) >= 0)
-                sb_append_char(sb, '%');
+                text_buf_append_char(sb, (char)c);
+            else if (c == '%' && i + 2 < len && aws_hex_value((unsigned char)path[i + 1]) >= 0 &&
+                     aws_hex_value((unsigned char)path[i + 2]) >= 0)
+                text_buf_append_char(sb, '%');
             else
                 sb_append_pct(sb, c);
         }
@@ -227,11 +168,11 @@ static void append_canonical_path(strbuf *sb, const char *path, int normalize)
         nseg++;
     }
     for (size_t i = 0; i < nseg; i++) {
-        sb_append_char(sb, '/');
+        text_buf_append_char(sb, '/');
         sb_append_encoded(sb, segs[i], seg_lens[i], 1);
     }
     if (nseg == 0 || path[path_len - 1] == '/')
-        sb_append_char(sb, '/');
+        text_buf_append_char(sb, '/');
     free(segs);
     free(seg_lens);
 }
@@ -259,7 +200,7 @@ static char *encode_component(const char *s, size_t len)
     return encoded;
 }
 
-static void append_canonical_query(strbuf *sb, const char *query)
+static void append_canonical_query(text_buf *sb, const char *query)
 {
     if (!query || !*query)
         return;
@@ -293,15 +234,15 @@ static void append_canonical_query(strbuf *sb, const char *query)
         qsort(params, count, sizeof(*params), compare_params);
         for (size_t i = 0; i < count; i++) {
             if (i)
-                sb_append_char(sb, '&');
-            sb_append(sb, params[i].name);
-            sb_append_char(sb, '=');
-            sb_append(sb, params[i].value);
+                text_buf_append_char(sb, '&');
+            text_buf_append(sb, params[i].name);
+            text_buf_append_char(sb, '=');
+            text_buf_append(sb, params[i].value);
         }
     }
     for (size_t i = 0; i < count; i++) {
         free(params[i].name);
-        free(params[i].value);
+        free_wiped(params[i].value);
     }
     free(params);
 }
@@ -322,7 +263,7 @@ static int compare_headers(const void *a, const void *b)
 }
 
 /* Value trimmed, every run of whitespace (including folded lines) turned into one space. */
-static void append_header_value(strbuf *sb, const char *value)
+static void append_header_value(text_buf *sb, const char *value)
 {
     int pending_space = 0, started = 0;
     for (const char *v = value ? value : ""; *v; v++) {
@@ -331,15 +272,15 @@ static void append_header_value(strbuf *sb, const char *value)
             continue;
         }
         if (pending_space)
-            sb_append_char(sb, ' ');
+            text_buf_append_char(sb, ' ');
         pending_space = 0;
         started = 1;
-        sb_append_char(sb, *v);
+        text_buf_append_char(sb, *v);
     }
 }
 
 /* Appends "name:value\n" lines to canon and "a;b;c" to signed_names. */
-static void append_canonical_headers(strbuf *canon, strbuf *signed_names, const kv_list *headers)
+static void append_canonical_headers(text_buf *canon, text_buf *signed_names, const kv_list *headers)
 {
     size_t n = headers ? headers->count : 0;
     if (n == 0)
@@ -358,26 +299,26 @@ static void append_canonical_headers(strbuf *canon, strbuf *signed_names, const 
             continue;
         }
         for (char *c = refs[i].name; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + ('a' - 'A') : *c);   /* ASCII, not locale */
     }
     if (!canon->failed) {
         qsort(refs, n, sizeof(*refs), compare_headers);
         for (size_t i = 0; i < n; i++) {
             int continues_previous = i > 0 && strcmp(refs[i].name, refs[i - 1].name) == 0;
             if (continues_previous) {
-                sb_append_char(canon, ',');
+                text_buf_append_char(canon, ',');
             } else {
                 if (i > 0) {
-                    sb_append_char(canon, '\n');
-                    sb_append_char(signed_names, ';');
+                    text_buf_append_char(canon, '\n');
+                    text_buf_append_char(signed_names, ';');
                 }
-                sb_append(canon, refs[i].name);
-                sb_append_char(canon, ':');
-                sb_append(signed_names, refs[i].name);
+                text_buf_append(canon, refs[i].name);
+                text_buf_append_char(canon, ':');
+                text_buf_append(signed_names, refs[i].name);
             }
             append_header_value(canon, refs[i].value);
         }
-        sb_append_char(canon, '\n');
+        text_buf_append_char(canon, '\n');
     }
     for (size_t i = 0; i < n; i++)
         free(refs[i].name);
@@ -388,37 +329,37 @@ static void append_canonical_headers(strbuf *canon, strbuf *signed_names, const 
 
 static char *signed_header_names(const kv_list *headers)
 {
-    strbuf canon = { 0 }, names = { 0 };
+    text_buf canon = { 0 }, names = { 0 };
     append_canonical_headers(&canon, &names, headers);
-    free(canon.data);
+    free_wiped(canon.data);
     if (canon.failed) {
         free(names.data);
         return NULL;
     }
-    return sb_finish(&names);
+    return text_buf_finish(&names);
 }
 
 char *sigv4_canonical_request(const sigv4_request *req)
 {
     if (!req || !req->method)
         return NULL;
-    strbuf sb = { 0 }, names = { 0 };
-    sb_append(&sb, req->method);
-    sb_append_char(&sb, '\n');
+    text_buf sb = { 0 }, names = { 0 };
+    text_buf_append(&sb, req->method);
+    text_buf_append_char(&sb, '\n');
     append_canonical_path(&sb, req->path, req->normalize_path);
-    sb_append_char(&sb, '\n');
+    text_buf_append_char(&sb, '\n');
     append_canonical_query(&sb, req->query);
-    sb_append_char(&sb, '\n');
+    text_buf_append_char(&sb, '\n');
     append_canonical_headers(&sb, &names, req->headers);
-    sb_append_char(&sb, '\n');
+    text_buf_append_char(&sb, '\n');
     if (names.failed)
         sb.failed = 1;
     else if (names.data)
-        sb_append(&sb, names.data);
+        text_buf_append(&sb, names.data);
     free(names.data);
-    sb_append_char(&sb, '\n');
-    sb_append(&sb, req->payload_hash ? req->payload_hash : EMPTY_SHA256);
-    return sb_finish(&sb);
+    text_buf_append_char(&sb, '\n');
+    text_buf_append(&sb, req->payload_hash ? req->payload_hash : EMPTY_SHA256);
+    return text_buf_finish(&sb);
 }
 
 static int format_scope(const sigv4_request *req, char *out, size_t cap)
@@ -440,14 +381,14 @@ char *sigv4_string_to_sign(const sigv4_request *req, const char *canonical_reque
     sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash);
     if (!hash[0])
         return NULL;
-    strbuf sb = { 0 };
-    sb_append(&sb, SIGV4_ALGORITHM "\n");
-    sb_append(&sb, amz_date);
-    sb_append_char(&sb, '\n');
-    sb_append(&sb, scope);
-    sb_append_char(&sb, '\n');
-    sb_append(&sb, hash);
-    return sb_finish(&sb);
+    text_buf sb = { 0 };
+    text_buf_append(&sb, SIGV4_ALGORITHM "\n");
+    text_buf_append(&sb, amz_date);
+    text_buf_append_char(&sb, '\n');
+    text_buf_append(&sb, scope);
+    text_buf_append_char(&sb, '\n');
+    text_buf_append(&sb, hash);
+    return text_buf_finish(&sb);
 }
 
 /* ---- signing keys ---- */
@@ -467,7 +408,8 @@ typedef struct {
 struct sigv4_key_cache {
     pthread_mutex_t lock;
     uint64_t clock;
-    key_cache_slot slots[KEY_CACHE_SLOTS];
+    secure_buf *slots_mem;      /* the derived keys sign for a whole day: locked, not dumped, wiped */
+    key_cache_slot *slots;
 };
 
 sigv4_key_cache *sigv4_key_cache_new(void)
@@ -475,10 +417,13 @@ sigv4_key_cache *sigv4_key_cache_new(void)
     sigv4_key_cache *cache = calloc(1, sizeof(*cache));
     if (!cache)
         return NULL;
-    if (pthread_mutex_init(&cache->lock, NULL) != 0) {
+    cache->slots_mem = secure_buf_new(KEY_CACHE_SLOTS * sizeof(key_cache_slot));
+    if (!cache->slots_mem || pthread_mutex_init(&cache->lock, NULL) != 0) {
+        secure_buf_free(cache->slots_mem);
         free(cache);
         return NULL;
     }
+    cache->slots = (key_cache_slot *)cache->slots_mem->bytes;
     return cache;
 }
 
@@ -487,6 +432,7 @@ void sigv4_key_cache_free(sigv4_key_cache *cache)
     if (!cache)
         return;
     pthread_mutex_destroy(&cache->lock);
+    secure_buf_free(cache->slots_mem);
     OPENSSL_cleanse(cache, sizeof(*cache));
     free(cache);
 }
@@ -595,18 +541,18 @@ char *sigv4_authorization(const sigv4_request *req, const sigv4_credentials *cre
     char *result = NULL;
     if (to_sign && names && format_scope(req, scope, sizeof(scope)) == 0 &&
         compute_signature(req, creds, cache, to_sign, signature) == 0) {
-        strbuf sb = { 0 };
-        sb_append(&sb, SIGV4_ALGORITHM " Credential=");
-        sb_append(&sb, creds->access_key_id);
-        sb_append_char(&sb, '/');
-        sb_append(&sb, scope);
-        sb_append(&sb, ", SignedHeaders=");
-        sb_append(&sb, names);
-        sb_append(&sb, ", Signature=");
-        sb_append(&sb, signature);
-        result = sb_finish(&sb);
+        text_buf sb = { 0 };
+        text_buf_append(&sb, SIGV4_ALGORITHM " Credential=");
+        text_buf_append(&sb, creds->access_key_id);
+        text_buf_append_char(&sb, '/');
+        text_buf_append(&sb, scope);
+        text_buf_append(&sb, ", SignedHeaders=");
+        text_buf_append(&sb, names);
+        text_buf_append(&sb, ", Signature=");
+        text_buf_append(&sb, signature);
+        result = text_buf_finish(&sb);
     }
-    free(canonical);
+    free_wiped(canonical);
     free(to_sign);
     free(names);
     return result;
@@ -627,27 +573,27 @@ char *sigv4_presign_url(const char *scheme_host, const sigv4_request *req, const
         return NULL;
 
     /* The request's own query plus the X-Amz-* authentication parameters, all signed. */
-    strbuf query = { 0 };
+    text_buf query = { 0 };
     if (req->query && *req->query) {
-        sb_append(&query, req->query);
-        sb_append_char(&query, '&');
+        text_buf_append(&query, req->query);
+        text_buf_append_char(&query, '&');
     }
-    sb_append(&query, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
+    text_buf_append(&query, "X-Amz-Algorithm=" SIGV4_ALGORITHM "&X-Amz-Credential=");
     sb_append_encoded(&query, creds->access_key_id, strlen(creds->access_key_id), 1);
-    sb_append(&query, "%2F");
+    text_buf_append(&query, "%2F");
     sb_append_encoded(&query, scope, strlen(scope), 1);
-    sb_append(&query, "&X-Amz-Date=");
-    sb_append(&query, amz_date);
-    sb_append(&query, "&X-Amz-Expires=");
-    sb_append(&query, expires_text);
+    text_buf_append(&query, "&X-Amz-Date=");
+    text_buf_append(&query, amz_date);
+    text_buf_append(&query, "&X-Amz-Expires=");
+    text_buf_append(&query, expires_text);
     if (creds->session_token && creds->session_token[0]) {
-        sb_append(&query, "&X-Amz-Security-Token=");
+        text_buf_append(&query, "&X-Amz-Security-Token=");
         sb_append_encoded(&query, creds->session_token, strlen(creds->session_token), 1);
     }
-    sb_append(&query, "&X-Amz-SignedHeaders=");
+    text_buf_append(&query, "&X-Amz-SignedHeaders=");
     sb_append_encoded(&query, names, strlen(names), 1);
     free(names);
-    char *full_query = sb_finish(&query);
+    char *full_query = text_buf_finish(&query);
     if (!full_query)
         return NULL;
 
@@ -659,18 +605,18 @@ char *sigv4_presign_url(const char *scheme_host, const sigv4_request *req, const
     char *url = NULL;
     if (to_sign && compute_signature(&presign, creds, NULL, to_sign, signature) == 0) {
         /* The canonical request's second and third lines are the path and sorted query as signed. */
-        strbuf sb = { 0 };
-        sb_append(&sb, scheme_host);
-        sb_append(&sb, req->path && *req->path ? req->path : "/");
-        sb_append_char(&sb, '?');
+        text_buf sb = { 0 };
+        text_buf_append(&sb, scheme_host);
+        text_buf_append(&sb, req->path && *req->path ? req->path : "/");
+        text_buf_append_char(&sb, '?');
         const char *query_line = strchr(strchr(canonical, '\n') + 1, '\n') + 1;
-        sb_append_n(&sb, query_line, (size_t)(strchr(query_line, '\n') - query_line));
-        sb_append(&sb, "&X-Amz-Signature=");
-        sb_append(&sb, signature);
-        url = sb_finish(&sb);
+        text_buf_append_n(&sb, query_line, (size_t)(strchr(query_line, '\n') - query_line));
+        text_buf_append(&sb, "&X-Amz-Signature=");
+        text_buf_append(&sb, signature);
+        url = text_buf_finish(&sb);
     }
-    free(full_query);
-    free(canonical);
+    free_wiped(full_query);
+    free_wiped(canonical);
     free(to_sign);
     return url;
 }

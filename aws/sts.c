@@ -96,7 +96,7 @@ int sts_parse_credentials(const char *xml, size_t len, aws_credentials *out, aws
         if (out->expiration <= 0)
             ok = 0;
     }
-    xml_free(root);
+    xml_free_wipe(root);   /* the tree holds the secret key and the session token */
     if (!ok) {
         OPENSSL_cleanse(out, sizeof(*out));
         return aws_error_set(err, AWS_ERR_PARSE, "STS answer without complete <Credentials>");

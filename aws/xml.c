@@ -1,6 +1,8 @@
 /* Expat-based element tree for S3/STS answers and an escaping text buffer for request bodies. */
 #include "xml.h"
 
+#include "secure_mem.h"
+
 #include <expat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,11 +79,16 @@ static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
     if (tb->failed || !tb->current || len <= 0)
         return;
     xml_node *n = tb->current;
-    char *grown = realloc(n->text, n->text_len + (size_t)len + 1);
+    /* Not realloc: the old block may hold a secret (STS SecretAccessKey) and is wiped before release. */
+    char *grown = malloc(n->text_len + (size_t)len + 1);
     if (!grown) {
         stop(tb, 1);
         return;
     }
+    memcpy(grown, n->text, n->text_len);
+    secure_wipe(n->text, n->text_len);
+    free(n->text);
+    n->text = NULL;
     memcpy(grown + n->text_len, s, (size_t)len);
     n->text_len += (size_t)len;
     grown[n->text_len] = '\0';
@@ -136,7 +143,19 @@ xml_node *xml_parse(const char *data, size_t len, aws_error *err)
     return tb.root;
 }
 
+static void free_tree(xml_node *root, int wipe);
+
 void xml_free(xml_node *root)
+{
+    free_tree(root, 0);
+}
+
+void xml_free_wipe(xml_node *root)
+{
+    free_tree(root, 1);
+}
+
+static void free_tree(xml_node *root, int wipe)
 {
     /* Iterative, so a wide or deep tree cannot exhaust the stack. */
     xml_node *n = root;
@@ -151,6 +170,8 @@ void xml_free(xml_node *root)
         xml_node *parent = n->parent;
         int was_root = n == root;
         free(n->name);
+        if (wipe && n->text)
+            secure_wipe(n->text, n->text_len);
         free(n->text);
         free(n);
         if (was_root)
@@ -187,34 +208,17 @@ const char *xml_child_text(const xml_node *node, const char *name)
 
 void xml_buf_init(xml_buf *b)
 {
-    memset(b, 0, sizeof *b);
+    text_buf_init(b);
 }
 
 void xml_buf_free(xml_buf *b)
 {
-    free(b->data);
-    xml_buf_init(b);
+    text_buf_free(b);
 }
 
 static void buf_put(xml_buf *b, const char *s, size_t n)
 {
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
+    text_buf_append_n(b, s, n);
 }
 
 void xml_buf_append(xml_buf *b, const char *text)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "aws_error.h"
+#include "text_buf.h"
 
 typedef struct xml_node xml_node;
 struct xml_node {
@@ -22,6 +23,8 @@ struct xml_node {
  * Documents deeper than 64 levels or with a DOCTYPE are refused. */
 xml_node *xml_parse(const char *data, size_t len, aws_error *err);
 void xml_free(xml_node *root);
+/* xml_free that first wipes every text (for documents carrying secrets, e.g. STS credentials). */
+void xml_free_wipe(xml_node *root);
 
 /* First child element named `name`, or NULL. */
 const xml_node *xml_child(const xml_node *node, const char *name);
@@ -30,13 +33,8 @@ const xml_node *xml_next_same(const xml_node *node);
 /* Text of the first child named `name`; NULL when there is no such child. */
 const char *xml_child_text(const xml_node *node, const char *name);
 
-/* A growable NUL-terminated text buffer for request bodies. */
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;                  /* an allocation failed: the content is incomplete */
-} xml_buf;
+/* Request bodies are built in the layer's text buffer (text_buf.h). */
+typedef text_buf xml_buf;
 
 void xml_buf_init(xml_buf *b);
 void xml_buf_free(xml_buf *b);

@@ -152,9 +152,71 @@ def clean_env(**extra):
     return env
 
 
+class RecordingProxy:
+    """A "proxy" that records every connection and answers 502: credential traffic must never reach it."""
+
+    def __init__(self):
+        import socket
+        self.connections = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            try:
+                self.connections.append(conn.recv(4096))
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            conn.close()
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def proxied(env, proxy):
+    env = {k: v for k, v in env.items() if k.lower() != "no_proxy"}
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env[name] = proxy.url
+    return env
+
+
+def check_no_proxy(fake):
+    """IMDS tokens, ECS authorization tokens and the credentials they return stay off any proxy."""
+    proxy = RecordingProxy()
+    try:
+        fake.reset()
+        proc, calls = run([], proxied(clean_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=fake.endpoint + "/"), proxy))
+        check(proc.returncode == 0 and calls and calls[0]["source"] == "imds" and not proxy.connections,
+              "IMDS requests bypass http_proxy/all_proxy", (proc.stderr, proxy.connections))
+        fake.reset()
+        proc, calls = run([], proxied(clean_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=fake.endpoint + "/ecs/credentials",
+                                                AWS_CONTAINER_AUTHORIZATION_TOKEN=FakeMetadata.ECS_TOKEN), proxy))
+        check(proc.returncode == 0 and calls and calls[0]["source"] == "ecs" and not proxy.connections,
+              "ECS requests bypass http_proxy/all_proxy", (proc.stderr, proxy.connections))
+    finally:
+        proxy.stop()
+        fake.reset()
+
+
 def main():
     fake = FakeMetadata()
     try:
+        check_no_proxy(fake)
+
         imds_env = clean_env(AWS_EC2_METADATA_SERVICE_ENDPOINT=fake.endpoint + "/")
 
         # IMDSv2: token first, then role name and credentials, both with the token.

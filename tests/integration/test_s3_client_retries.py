@@ -7,6 +7,7 @@ was ignored, non-retryable 403s, and KMS ThrottlingException. Each case checks t
 the server saw. Needs objc_check/kms_check; uses the credentials with-stack exports (the fake server
 does not check signatures, it checks that every attempt is signed with a fresh date header)."""
 import base64
+import hashlib
 import http.server
 import os
 import socket
@@ -80,7 +81,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
+        if not any(k.lower() == "content-length" for k in headers):   # a case may send a malformed one
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
@@ -96,10 +98,14 @@ for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_KMS"):
     ENV.pop(name, None)
 
 
-def run(tool, answers, *args, stdin=""):
+def run(tool, answers, *args, stdin="", env=None, timeout=120):
     Plan.answers = list(answers)
     Plan.seen = []
-    p = subprocess.run([tool, *args], input=stdin, capture_output=True, text=True, env=ENV, timeout=120)
+    try:
+        p = subprocess.run([tool, *args], input=stdin, capture_output=True, text=True, env=dict(ENV, **(env or {})),
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, "", "timed out"
     return p.returncode, p.stdout, p.stderr.strip()
 
 
@@ -150,15 +156,57 @@ check("<ChecksumCRC32C>" + crc32c(data) + "</ChecksumCRC32C>" in complete_body a
 check(Plan.seen[0][2].get("x-amz-checksum-algorithm") == "CRC32C", "CreateMultipartUpload asks for CRC32C")
 
 # The completion's answer is lost (connection cut) and the retry finds the upload gone: accepted only
-# when the object now carries a multipart ETag for our part count.
+# when the object at the key provably is the one built from OUR parts: S3's multipart ETag
+# MD5(binary part MD5s)-N (computed here with hashlib), or the composite CRC32C(part CRC32Cs)-N.
 gone = s3_error(404, "NoSuchUpload")
-head_mpu = (200, {"Content-Length": "70000", "ETag": '"00112233445566778899aabbccddeeff-1"'}, b"")
+our_etag = hashlib.md5(bytes.fromhex("0123456789abcdef0123456789abcdef")).hexdigest() + "-1"
+head_mpu = (200, {"Content-Length": "70000", "ETag": f'"{our_etag}"'}, b"")
 rc, out, err = run(OBJC, [init, part, "cut", gone, head_mpu], "mpu", "k", path, "1000000")
 check(rc == 0 and len(Plan.seen) == 5 and Plan.seen[-1][0] == "HEAD",
-      f"lost completion answer, NoSuchUpload on retry, HEAD shows the object: success ({err[:150]})")
+      f"lost completion answer, NoSuchUpload on retry, HEAD shows our object: success ({err[:150]})")
 head_other = (200, {"Content-Length": "70000", "ETag": '"00112233445566778899aabbccddeeff"'}, b"")
 rc, out, err = run(OBJC, [init, part, "cut", gone, head_other], "mpu", "k", path, "1000000")
 check(rc == 3 and "NoSuchUpload" in err, "... but not when the object is not ours")
+# Yesterday's backup of the same name and part count: right ETag form, other parts (review finding 1).
+head_stale = (200, {"Content-Length": "70000", "ETag": '"00112233445566778899aabbccddeeff-1"',
+                    "x-amz-meta-x-amz-iv": "OLDOBJECTIVOLDOBJECTIV=="}, b"")
+rc, out, err = run(OBJC, [init, part, "cut", gone, head_stale], "mpu", "k", path, "1000000")
+check(rc == 3 and "NoSuchUpload" in err and "not the one built from our parts" in err,
+      f"a stale object with a multipart ETag of our part count is not taken for our upload ({err[:160]})")
+# Part ETags that are no MD5 (SSE-KMS): the composite checksum proves it, asked for with checksum mode.
+kms_part = (200, {"ETag": '"kms-opaque-etag"'}, b"")
+composite = crc32c(base64.b64decode(crc32c(data))) + "-1"
+head_sum = (200, {"Content-Length": "70000", "ETag": '"99999999999999999999999999999999-1"',
+                  "x-amz-checksum-crc32c": composite}, b"")
+rc, out, err = run(OBJC, [init, kms_part, "cut", gone, head_sum], "mpu", "k", path, "1000000")
+check(rc == 0 and Plan.seen[-1][2].get("x-amz-checksum-mode") == "ENABLED",
+      f"lost completion proven by the composite CRC32C ({err[:150]})")
+head_sum_other = (200, {"Content-Length": "70000", "ETag": '"99999999999999999999999999999999-1"',
+                        "x-amz-checksum-crc32c": "AAAAAA==-1"}, b"")
+rc, out, err = run(OBJC, [init, kms_part, "cut", gone, head_sum_other], "mpu", "k", path, "1000000")
+check(rc == 3 and "NoSuchUpload" in err, "... and refused when the composite CRC32C differs")
+
+# CreateMultipartUpload whose first answer is lost: the retry gets U2, and the upload the lost attempt
+# may have created (U1, same key, initiated just now) is aborted; other keys and older uploads are left
+# alone (review finding 10).
+now_iso = __import__("datetime").datetime.now(__import__("datetime").timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+init2 = (200, {}, b"<InitiateMultipartUploadResult><UploadId>U2</UploadId></InitiateMultipartUploadResult>")
+listing = (200, {}, ("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                     f"<Upload><Key>k</Key><UploadId>U1</UploadId><Initiated>{now_iso}</Initiated></Upload>"
+                     f"<Upload><Key>k</Key><UploadId>U2</UploadId><Initiated>{now_iso}</Initiated></Upload>"
+                     "<Upload><Key>k</Key><UploadId>OLD</UploadId><Initiated>2020-01-01T00:00:00.000Z</Initiated></Upload>"
+                     f"<Upload><Key>k2</Key><UploadId>U3</UploadId><Initiated>{now_iso}</Initiated></Upload>"
+                     "</ListMultipartUploadsResult>").encode())
+rc, out, err = run(OBJC, ["cut", init2, listing, (204, {}, b"")], "mpu-create", "k")
+deletes = [p for m, p, _, _ in Plan.seen if m == "DELETE"]
+check(rc == 0 and out.startswith("U2") and deletes == ["/fake-bucket/k?uploadId=U1"] and
+      any(m == "GET" and "uploads" in p and "prefix=k" in p for m, p, _, _ in Plan.seen),
+      f"a lost CreateMultipartUpload answer: the orphan upload is aborted ({Plan.seen and [(m, p) for m, p, _, _ in Plan.seen]} {err[:100]})")
+rc, out, err = run(OBJC, [(200, {}, b"<InitiateMultipartUploadResult></InitiateMultipartUploadResult>"), listing,
+                          (204, {}, b""), (204, {}, b"")], "mpu-create", "k")
+deletes = sorted(p for m, p, _, _ in Plan.seen if m == "DELETE")
+check(rc == 3 and deletes == ["/fake-bucket/k?uploadId=U1", "/fake-bucket/k?uploadId=U2"],
+      f"an unreadable CreateMultipartUpload answer: the recent uploads of the key are aborted ({err[:100]})")
 
 bad_etag = (200, {}, b"<CompleteMultipartUploadResult><ETag>\"00112233445566778899aabbccddeeff\"</ETag>"
                      b"</CompleteMultipartUploadResult>")
@@ -172,12 +220,81 @@ check(rc == 3 and "integrity" in err, "an UploadPart answer without ETag is an i
 rng = (206, {"Content-Range": "bytes 0-9/100"}, b"0123456789")
 rc, out, err = run(OBJC, ["cut", rng], "get", "k", "0", "10", os.path.join(TMP, "g.bin"))
 check(rc == 0 and "got 10" in out and len(Plan.seen) == 2, f"GET cut mid-body is retried ({err[:150]})")
+# A callback sink that already took bytes of a cut answer is told to start over before the retry, or
+# the call is not retried (review finding 22).
+whole = (200, {}, b"0123456789")
+rc, out, err = run(OBJC, ["cut", whole], "callback-get", "k", "reset")
+check(rc == 0 and "attempts 2 resets 1 bytes 10 first 0123456789" in out,
+      f"callback sink reset before the retry: holds the body once ({out.strip()} {err[:100]})")
+rc, out, err = run(OBJC, ["cut", whole], "callback-get", "k", "noreset")
+check(rc == 3 and "attempts 1 resets 0 bytes 10" in out and len(Plan.seen) == 1,
+      f"without sink_reset no retry after delivered bytes ({out.strip()} {err[:100]})")
 # A server that ignores Range must not be taken for the asked bytes.
 rc, out, err = run(OBJC, [(200, {}, b"0123456789")], "get", "k", "5", "5", os.path.join(TMP, "g.bin"))
 check(rc == 3 and "integrity" in err, f"a 200 for a ranged GET at offset 5 is refused ({err[:120]})")
 rc, out, err = run(OBJC, [(206, {"Content-Range": "bytes 0-4/100"}, b"01234")], "get", "k", "5", "5",
                    os.path.join(TMP, "g.bin"))
 check(rc == 3 and "integrity" in err, "a 206 for another range is refused")
+
+# A 206 shorter than asked, mid-object, is not "end of object": it is retried (review finding 9).
+short = (206, {"Content-Range": "bytes 0-4/100"}, b"01234")
+rc, out, err = run(OBJC, [short, rng], "get", "k", "0", "10", os.path.join(TMP, "g.bin"))
+check(rc == 0 and "got 10" in out and len(Plan.seen) == 2, f"a short 206 mid-object is retried ({err[:150]})")
+# ... while a 206 that reaches the end of the object is a short read at the end.
+tail = (206, {"Content-Range": "bytes 95-99/100"}, b"56789")
+rc, out, err = run(OBJC, [tail], "get", "k", "95", "10", os.path.join(TMP, "g.bin"))
+check(rc == 0 and "got 5" in out and len(Plan.seen) == 1, f"a 206 to the end of the object is a short read ({err[:150]})")
+lying = (206, {"Content-Range": "bytes 0-9/100"}, b"01234")
+rc, out, err = run(OBJC, [lying, rng], "get", "k", "0", "10", os.path.join(TMP, "g.bin"))
+check(rc == 0 and "got 10" in out and len(Plan.seen) == 2, "a body shorter than its Content-Range is retried")
+rc, out, err = run(OBJC, [(206, {"Content-Range": "bytes 0-4"}, b"01234")], "get", "k", "0", "10",
+                   os.path.join(TMP, "g.bin"))
+check(rc == 3 and "integrity" in err, f"a malformed Content-Range is refused ({err[:120]})")
+
+# get_range_if_match sends If-Match; 412 means the object was replaced (review finding 2).
+rc, out, err = run(OBJC, [rng], "get-if-match", "k", '"abc"', "0", "10", os.path.join(TMP, "g.bin"))
+check(rc == 0 and Plan.seen[0][2].get("if-match") == '"abc"', f"If-Match carries the ETag ({err[:120]})")
+rc, out, err = run(OBJC, [s3_error(412, "PreconditionFailed")], "get-if-match", "k", '"abc"', "0", "10",
+                   os.path.join(TMP, "g.bin"))
+check(rc == 3 and err.startswith("ERROR object changed 412 PreconditionFailed") and len(Plan.seen) == 1,
+      f"412 on a GET is 'object changed', not retried ({err[:120]})")
+rc, out, err = run(OBJC, [rng], "get", "k", "0", "10", os.path.join(TMP, "g.bin"))
+check("if-match" not in Plan.seen[0][2], "plain get_range sends no If-Match")
+
+# Copies are conditional on the source ETag seen by HEAD, on CopyObject and on every UploadPartCopy
+# (review finding 3).
+head_src = (200, {"Content-Length": "25", "ETag": '"srcetag"', "x-amz-meta-mode": "0644"}, b"")
+copied = (200, {}, b"<CopyObjectResult><ETag>\"d\"</ETag></CopyObjectResult>")
+rc, out, err = run(OBJC, [head_src, copied], "copy", "a", "b", "copy")
+check(rc == 0 and Plan.seen[1][2].get("x-amz-copy-source-if-match") == '"srcetag"',
+      f"CopyObject carries x-amz-copy-source-if-match ({err[:120]})")
+rc, out, err = run(OBJC, [head_src, s3_error(412, "PreconditionFailed")], "copy", "a", "b", "copy")
+check(rc == 3 and "object changed" in err, f"a source replaced before CopyObject: object changed ({err[:120]})")
+part_copied = (200, {}, b"<CopyPartResult><ETag>\"p\"</ETag></CopyPartResult>")
+aborted = (204, {}, b"")
+rc, out, err = run(OBJC, [head_src, init, part_copied, s3_error(412, "PreconditionFailed"), aborted],
+                   "copy", "a", "b", "copy", env={"S3CSEFS_COPY_THRESHOLD": "10", "S3CSEFS_COPY_PART_SIZE": "10"})
+part_reqs = [h for m, p, h, _ in Plan.seen if m == "PUT" and "partNumber=" in p]
+check(rc == 3 and "object changed" in err and len(part_reqs) == 2 and
+      all(h.get("x-amz-copy-source-if-match") == '"srcetag"' for h in part_reqs) and Plan.seen[-1][0] == "DELETE",
+      f"every UploadPartCopy is conditional; a source replaced mid-copy aborts the upload ({err[:120]})")
+
+# HeadObject's Content-Length must be plain digits (review finding 14).
+for bad_len in ("+5", "-1", "0x5", "99999999999999999999999"):
+    rc, out, err = run(OBJC, [(200, {"Content-Length": bad_len, "ETag": '"e"'}, b"")], "head", "k")
+    check(rc == 3, f"HEAD Content-Length {bad_len!r} is refused ({err[:100]})")
+
+# A truncated ListMultipartUploads whose markers do not advance is an error, not an endless loop
+# (review finding 15).
+looping = (200, {}, b"<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker></NextKeyMarker>"
+                    b"<NextUploadIdMarker></NextUploadIdMarker><Upload><Key>k</Key><UploadId>U</UploadId>"
+                    b"<Initiated>2026-11-29T19:55:00.000Z</Initiated></Upload></ListMultipartUploadsResult>")
+rc, out, err = run(OBJC, [looping] * 5, "mpu-list", "", timeout=20)
+check(rc == 3 and len(Plan.seen) == 1, f"empty NextKeyMarker: parse error after one page ({err[:120]})")
+stuck = (200, {}, b"<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker>"
+                  b"<NextUploadIdMarker>U</NextUploadIdMarker></ListMultipartUploadsResult>")
+rc, out, err = run(OBJC, [stuck] * 5, "mpu-list", "", timeout=20)
+check(rc == 3 and len(Plan.seen) == 2, f"markers that do not advance: error after two pages ({err[:120]})")
 
 # Header injection through a metadata value is refused before anything is sent.
 rc, out, err = run(OBJC, [], "put", "k", path, "mode=0644\r\nx-amz-meta-evil: 1")

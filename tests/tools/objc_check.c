@@ -6,6 +6,7 @@
  *
  *   objc_check put KEY FILE [name=value...]        objc_check head KEY
  *   objc_check get KEY OFFSET LEN OUTFILE          objc_check mpu KEY FILE PART_SIZE [name=value...]
+ *   objc_check get-if-match KEY ETAG OFFSET LEN OUTFILE
  *   objc_check mpu-create KEY                      objc_check mpu-abort KEY UPLOAD_ID
  *   objc_check mpu-list PREFIX                     objc_check list PREFIX DELIMITER|- MAX_KEYS
  *   objc_check copy SRC DST copy|replace [name=value...]
@@ -13,7 +14,9 @@
  *   objc_check stats-put KEY SIZE                  (put SIZE bytes, print the request counters)
  *   objc_check parallel-put PREFIX COUNT SIZE THREADS   (PREFIX<i>, byte j = (i + 31 j) mod 251)
  *   objc_check stream-put KEY FILE                 (PUT through http_execute with a streamed, rewindable
- *                                                   body in 1000-byte reads: tests the HTTP layer itself) */
+ *                                                   body in 1000-byte reads: tests the HTTP layer itself)
+ *   objc_check callback-get KEY reset|noreset      (GET through http_execute into a callback sink, with or
+ *                                                   without sink_reset; prints attempts, resets, bytes) */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -147,6 +150,54 @@ static int cmd_stream_put(aws_session *session, const char *bucket, const char *
     return rc ? fail(err) : 0;
 }
 
+/* A callback sink that counts what it holds; a reset starts it over. */
+typedef struct {
+    size_t bytes;
+    int resets;
+    uint8_t first[64];
+} counting_sink;
+
+static int counting_write(void *ctx, const uint8_t *data, size_t len)
+{
+    counting_sink *sink = ctx;
+    for (size_t i = 0; i < len && sink->bytes + i < sizeof sink->first; i++)
+        sink->first[sink->bytes + i] = data[i];
+    sink->bytes += len;
+    return 0;
+}
+
+static int counting_reset(void *ctx)
+{
+    counting_sink *sink = ctx;
+    sink->bytes = 0;
+    sink->resets++;
+    return 0;
+}
+
+static int cmd_callback_get(aws_session *session, const char *bucket, const char *key, int with_reset,
+                            aws_error *err)
+{
+    char *endpoint = NULL, *wire_path = NULL;
+    if (s3_build_target(aws_session_endpoint(session, "s3"), bucket, key,
+                        aws_session_use_path_style(session, bucket), &endpoint, &wire_path) != 0)
+        return 2;
+    counting_sink sink = {0};
+    http_sigv4_signer signer = {.session = session, .service = "s3", .region = session->config.region,
+                                .payload_hash = "UNSIGNED-PAYLOAD", .add_content_sha256_header = 1};
+    http_request req = {.method = "GET", .endpoint = endpoint, .path = wire_path, .sink = HTTP_SINK_CALLBACK,
+                        .sink_write = counting_write, .sink_reset = with_reset ? counting_reset : NULL,
+                        .sink_ctx = &sink, .sign = http_sign_sigv4, .sign_ctx = &signer, .service_name = "S3"};
+    http_response resp;
+    http_response_init(&resp);
+    int rc = http_execute(session->http, &req, &resp, err);
+    printf("attempts %d resets %d bytes %zu first %.*s\n", resp.attempts, sink.resets, sink.bytes,
+           (int)(sink.bytes < sizeof sink.first ? sink.bytes : sizeof sink.first), (const char *)sink.first);
+    http_response_free(&resp);
+    free(endpoint);
+    free(wire_path);
+    return rc ? fail(err) : 0;
+}
+
 typedef struct {
     object_client *c;
     const char *prefix;
@@ -229,11 +280,16 @@ int main(int argc, char **argv)
         } else {
             rc = fail(&err);
         }
-    } else if (strcmp(cmd, "get") == 0 && argc == 6) {
-        size_t len = strtoull(argv[4], NULL, 10), got = 0;
+    } else if ((strcmp(cmd, "get") == 0 && argc == 6) || (strcmp(cmd, "get-if-match") == 0 && argc == 7)) {
+        const char *etag = argc == 7 ? argv[3] : NULL;
+        char **rest = argv + (argc == 7 ? 4 : 3);
+        size_t len = strtoull(rest[1], NULL, 10), got = 0;
+        uint64_t offset = strtoull(rest[0], NULL, 10);
         uint8_t *buf = malloc(len ? len : 1);
-        if (c->ops->get_range(c, argv[2], strtoull(argv[3], NULL, 10), len, buf, &got, &err) == 0) {
-            FILE *f = fopen(argv[5], "wb");
+        int got_rc = etag ? c->ops->get_range_if_match(c, argv[2], etag, offset, len, buf, &got, &err)
+                          : c->ops->get_range(c, argv[2], offset, len, buf, &got, &err);
+        if (got_rc == 0) {
+            FILE *f = fopen(rest[2], "wb");
             rc = f && fwrite(buf, 1, got, f) == got ? 0 : 2;
             if (f)
                 fclose(f);
@@ -317,6 +373,8 @@ int main(int argc, char **argv)
         for (int t = 0; t < threads; t++)
             pthread_join(tids[t], NULL);
         rc = job.failed ? 3 : 0;
+    } else if (strcmp(cmd, "callback-get") == 0 && argc == 4) {
+        rc = cmd_callback_get(session, bucket, argv[2], strcmp(argv[3], "reset") == 0, &err);
     } else if (strcmp(cmd, "stream-put") == 0 && argc == 4) {
         rc = cmd_stream_put(session, bucket, argv[2], argv[3], &err);
     } else if (strcmp(cmd, "stats-put") == 0 && argc == 4) {

@@ -281,6 +281,16 @@ static void test_parse_time(void **state)
     assert_int_equal(credentials_parse_time("yesterday"), -1);
     assert_int_equal(credentials_parse_time("2015-08-30T12:36:00Zjunk"), -1);
     assert_int_equal(credentials_parse_time(NULL), -1);
+    assert_int_equal(credentials_parse_time("2015-08-30T07:06:00-05:30"), 1440938160);
+    /* Offsets must be exactly [+-]DD:DD. The buffer goes on with NULs past the text, so a parser that
+     * skipped 6 bytes after a short offset would land on a NUL and accept it (review finding 12). */
+    char short_offset[40] = "2015-08-30T12:36:00+1:2";
+    assert_int_equal(credentials_parse_time(short_offset), -1);
+    char short_minutes[40] = "2015-08-30T12:36:00+01:2";
+    assert_int_equal(credentials_parse_time(short_minutes), -1);
+    assert_int_equal(credentials_parse_time("2015-08-30T12:36:00+0100"), -1);
+    assert_int_equal(credentials_parse_time("2015-08-30T12:36:00+01:00x"), -1);
+    assert_int_equal(credentials_parse_time("2015-08-30T12:36:00+ 1:00"), -1);
 }
 
 static void test_parse_json(void **state)
@@ -426,6 +436,35 @@ static void test_refresh_margin(void **state)
     aws_session_free(s);
 }
 
+/* With nothing usable cached, a failed chain walk is remembered for min_refresh_interval_s: requests
+ * fail fast with the same error instead of each walking the chain again (review finding 23). */
+static void test_failure_is_cached(void **state)
+{
+    (void)state;
+    aws_config cfg;
+    aws_config_defaults(&cfg);
+    aws_session *s = new_session(&cfg);
+    fake_source down = { .fail = 1 };
+    credentials_provider_set_source(s->credentials, fake_fetch, &down);
+    credentials_provider_set_min_refresh_interval(s->credentials, 30);
+    aws_credentials c;
+    aws_error err;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(credentials_get(s->credentials, &c, &err), AWS_ERR_NETWORK);
+        assert_string_equal(err.message, "fake source down");
+    }
+    assert_int_equal(atomic_load(&down.calls), 1);
+    /* without spacing every call asks again */
+    credentials_provider_set_min_refresh_interval(s->credentials, 0);
+    assert_int_equal(credentials_get(s->credentials, &c, &err), AWS_ERR_NETWORK);
+    assert_int_equal(credentials_get(s->credentials, &c, &err), AWS_ERR_NETWORK);
+    assert_int_equal(atomic_load(&down.calls), 3);
+    /* a source that recovers is used as soon as the remembered failure is over */
+    down.fail = 0;
+    assert_int_equal(credentials_get(s->credentials, &c, &err), AWS_OK);
+    aws_session_free(s);
+}
+
 typedef struct {
     credentials_provider *prov;
     int iterations;
@@ -486,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_configured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_profile_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_is_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_sts_xml, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_margin, setup, teardown),

@@ -164,10 +164,10 @@ static void test_plain_http_refused_off_loopback(void **state)
         aws_session_free(s);
     }
 
-    /* allow_http=1 lets plain http reach any host; the message says how to get there */
+    /* allow_http=1 lets plain http reach any S3 host; the message says how to get there */
     aws_config cfg;
     aws_config_defaults(&cfg);
-    snprintf(cfg.kms_endpoint, sizeof(cfg.kms_endpoint), "http://kms.internal.example:8080");
+    snprintf(cfg.s3_endpoint, sizeof(cfg.s3_endpoint), "http://s3.internal.example:8080");
     aws_err_kind kind;
     char message[256];
     assert_null(try_session(&cfg, &kind, message, sizeof(message)));
@@ -176,6 +176,41 @@ static void test_plain_http_refused_off_loopback(void **state)
     aws_session *s = try_session(&cfg, &kind, NULL, 0);
     assert_non_null(s);
     aws_session_free(s);
+
+    /* ... but never KMS (plaintext data keys) or STS (credentials) off loopback (review finding 8) */
+    const char *services[] = {"kms", "sts"};
+    for (size_t i = 0; i < 2; i++) {
+        aws_config_defaults(&cfg);
+        cfg.allow_http = 1;
+        char *endpoint = i == 0 ? cfg.kms_endpoint : cfg.sts_endpoint;
+        snprintf(endpoint, sizeof(cfg.kms_endpoint), "http://%s.internal.example:8080", services[i]);
+        assert_null(try_session(&cfg, &kind, message, sizeof(message)));
+        assert_int_equal(kind, AWS_ERR_CONFIG);
+        assert_null(strstr(message, "allow_http"));
+        snprintf(endpoint, sizeof(cfg.kms_endpoint), "http://127.0.0.1:5000");
+        s = try_session(&cfg, &kind, NULL, 0);
+        assert_non_null(s);
+        aws_session_free(s);
+    }
+}
+
+/* aws_error pointers may be NULL everywhere (review finding 13): an unreadable config file or an
+ * over-long endpoint variable must fail cleanly, not dereference NULL. */
+static void test_null_error_pointer(void **state)
+{
+    (void)state;
+    aws_config cfg;
+    aws_config_defaults(&cfg);
+    snprintf(cfg.config_file, sizeof(cfg.config_file), "/");   /* a directory: a read error */
+    assert_null(aws_session_new(&cfg, NULL));
+    aws_config_defaults(&cfg);
+    char long_url[2048];
+    memset(long_url, 'a', sizeof long_url - 1);
+    memcpy(long_url, "https://", 8);
+    long_url[sizeof long_url - 1] = '\0';
+    setenv("AWS_ENDPOINT_URL_KMS", long_url, 1);
+    assert_null(aws_session_new(&cfg, NULL));
+    unsetenv("AWS_ENDPOINT_URL_KMS");
 }
 
 static void test_path_style(void **state)
@@ -210,6 +245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_endpoint_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_http_refused_off_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_style, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_null_error_pointer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

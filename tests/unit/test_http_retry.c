@@ -15,10 +15,11 @@ static const http_retry_policy policy = {
 static void test_retryable_codes(void **state)
 {
     (void)state;
-    const char *yes[] = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+    const char *yes[] = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "IncompleteBody",
                          "InternalError", "ServiceUnavailable", "RequestLimitExceeded", "KMSInternalException",
                          "TooManyRequestsException"};
-    const char *no[] = {"AccessDenied", "AccessDeniedException", "NoSuchKey", "NoSuchBucket", "NotFoundException",
+    /* RequestTimeTooSkewed: the local clock does not change between attempts (review finding 11). */
+    const char *no[] = {"RequestTimeTooSkewed", "AccessDenied", "AccessDeniedException", "NoSuchKey", "NoSuchBucket", "NotFoundException",
                         "InvalidCiphertextException", "SignatureDoesNotMatch", "DisabledException",
                         "KMSInvalidStateException", "EntityTooSmall", "InvalidPart", "slowdown", "", NULL};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
@@ -31,6 +32,7 @@ static void test_retryable_outcomes(void **state)
 {
     (void)state;
     assert_true(http_retry_is_retryable(HTTP_TRANSPORT_CONNECT, 0, NULL));
+    assert_false(http_retry_is_retryable(HTTP_TRANSPORT_OK, 403, "RequestTimeTooSkewed"));
     assert_true(http_retry_is_retryable(HTTP_TRANSPORT_TIMEOUT, 0, NULL));
     assert_true(http_retry_is_retryable(HTTP_TRANSPORT_BROKEN, 0, ""));
     assert_false(http_retry_is_retryable(HTTP_TRANSPORT_LOCAL, 0, NULL));

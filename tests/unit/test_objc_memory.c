@@ -785,6 +785,46 @@ static void test_extras_refuse_other_clients(void **state)
     objc_free(faulty);
 }
 
+/* get_range_if_match: S3's If-Match on GetObject. The right ETag reads; after a replacement the old
+ * ETag is 412 PreconditionFailed (AWS_ERR_CHANGED), also past the end; a missing key stays 404.
+ * The fault-injecting wrapper passes it through and counts it as a GET (review finding 2). */
+static void test_get_range_if_match(void **state)
+{
+    object_client *c = *state;
+    aws_error err;
+    put_text(c, "k", "first version");
+    objc_head h;
+    assert_int_equal(c->ops->head(c, "k", &h, &err), 0);
+    char etag[80];
+    snprintf(etag, sizeof etag, "%s", h.etag);
+    objc_head_free(&h);
+    uint8_t buf[32];
+    size_t got = 99;
+    assert_int_equal(c->ops->get_range_if_match(c, "k", etag, 6, 7, buf, &got, &err), 0);
+    assert_int_equal(got, 7);
+    assert_memory_equal(buf, "version", 7);
+    put_text(c, "k", "other version");   /* same size, other bytes: the case that must not mix */
+    assert_int_equal(c->ops->get_range_if_match(c, "k", etag, 0, 5, buf, &got, &err), AWS_ERR_CHANGED);
+    assert_int_equal(err.http_status, 412);
+    assert_string_equal(err.code, "PreconditionFailed");
+    assert_int_equal(got, 0);
+    assert_int_equal(c->ops->get_range_if_match(c, "k", etag, 100, 5, buf, &got, &err), AWS_ERR_CHANGED);
+    assert_int_equal(c->ops->get_range_if_match(c, "absent", etag, 0, 5, buf, &got, &err), AWS_ERR_NOT_FOUND);
+    assert_int_equal(c->ops->get_range_if_match(c, "k", NULL, 0, 5, buf, &got, &err), AWS_ERR_ARGUMENT);
+
+    object_client *faulty = objc_new_faulty(c, 0);
+    assert_non_null(faulty);
+    assert_int_equal(faulty->ops->get_range_if_match(faulty, "k", etag, 0, 5, buf, &got, &err), AWS_ERR_CHANGED);
+    assert_int_equal(c->ops->head(c, "k", &h, &err), 0);
+    assert_int_equal(faulty->ops->get_range_if_match(faulty, "k", h.etag, 0, 5, buf, &got, &err), 0);
+    assert_memory_equal(buf, "other", 5);
+    objc_head_free(&h);
+    objc_fault_rule rule = {.ops_mask = OBJC_OP_GET, .fail_count = 1, .kind = AWS_ERR_NETWORK};
+    assert_int_equal(objc_faulty_add_rule(faulty, &rule), 0);
+    assert_int_equal(faulty->ops->get_range_if_match(faulty, "k", etag, 0, 5, buf, &got, &err), AWS_ERR_NETWORK);
+    objc_free(faulty);
+}
+
 int main(void)
 {
     alarm(120);
@@ -807,6 +847,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_see_whole_versions, setup, teardown),
         cmocka_unit_test(test_extras_refuse_other_clients),
+        cmocka_unit_test_setup_teardown(test_get_range_if_match, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
