@@ -4,6 +4,7 @@
 #   READ_BENCH_MB       size of the encrypted test object (default 1024)
 #   READ_BENCH_RANDOM   number of random 4 KiB reads (default 300; moto serves ranges slowly)
 #   READ_BENCH_OPTIONS  extra mount options (e.g. prefetch_max=128M,read_concurrency=8)
+#   READ_BENCH_SEQ_CONFIGS  "|"-separated option sets: one sequential run each (default READ_BENCH_OPTIONS)
 # Figures: sequential MB/s through the mount vs a plain curl GET of the same ciphertext from the same
 # server; daemon CPU seconds per GiB; daemon peak RSS; random 4 KiB reads per second and bytes fetched
 # from S3 per random read (daemon counters, user.s3csefs.stats).
@@ -73,8 +74,13 @@ r1=$(counter s3_requests)
 echo "random 4 KiB reads: $nrandom in $(echo "$end - $start" | bc -l | xargs printf %.2f) s = $(echo "$nrandom / ($end - $start)" | bc -l | xargs printf %.0f) reads/s; fetched $(( (f1 - f0) / nrandom )) bytes and $(echo "($r1 - $r0) / $nrandom" | bc -l | xargs printf %.2f) requests per read"
 s3csefs_unmount "$mnt"
 
-# Sequential read on a fresh mount.
-s3csefs_mount "$S3CSEFS_TEST_BUCKET" "$mnt" "$opts" || exit 1
+# Sequential read on a fresh mount, once per configuration in READ_BENCH_SEQ_CONFIGS ("|"-separated
+# mount option sets, e.g. "prefetch_max=64M|max_memory=256M,prefetch_max=128M"; default: $opts).
+IFS='|' read -r -a seq_configs <<<"${READ_BENCH_SEQ_CONFIGS:-$opts}"
+[ ${#seq_configs[@]} -eq 0 ] && seq_configs=("")
+for seq_opts in "${seq_configs[@]}"; do
+echo "sequential, mount options: '${seq_opts}'"
+s3csefs_mount "$S3CSEFS_TEST_BUCKET" "$mnt" "$seq_opts" || exit 1
 pid=$(daemon_pid)
 stat "$mnt/bench.bak" >/dev/null
 c0=$(cpu_ticks "$pid")
@@ -90,4 +96,7 @@ echo "  = $(echo "100 * $mbps / ($curl_bytes / $curl_s / 1000000)" | bc -l | xar
 echo "daemon CPU: $(echo "($c1 - $c0) / $hz / ($size / 1073741824)" | bc -l | xargs printf %.2f) s per GiB"
 echo "daemon peak RSS: $(awk '/VmHWM/ { print $2, $3 }' "/proc/$pid/status")"
 echo "memory (from stats): $(getfattr --only-values -n user.s3csefs.stats "$mnt" 2>/dev/null | grep -i mem | tr '\n' ' ')"
+r_total=$(counter s3_requests)
+echo "  S3 requests on this mount: $r_total"
 s3csefs_unmount "$mnt"
+done

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lru_list.h"
+
 typedef struct key_entry {
     uint8_t *blob;
     size_t blob_len;
     struct key_entry *hash_next;
-    struct key_entry *lru_prev, *lru_next;
+    lru_node lru;          /* in the cache's LRU list once loaded */
     int loading;           /* a loader is running; key not valid yet */
     size_t slot;           /* index into the slab when !loading */
     time_t expires;
@@ -30,7 +32,7 @@ struct key_cache {
     key_entry **buckets;
     size_t bucket_count;
     size_t count;
-    key_entry *lru_head, *lru_tail;
+    lru_list lru;          /* head = most recently used */
     time_t (*now)(void);
 };
 
@@ -79,30 +81,6 @@ void key_cache_set_clock(key_cache *c, time_t (*now)(void))
     c->now = now ? now : default_clock;
 }
 
-static void lru_unlink(key_cache *c, key_entry *e)
-{
-    if (e->lru_prev)
-        e->lru_prev->lru_next = e->lru_next;
-    else if (c->lru_head == e)
-        c->lru_head = e->lru_next;
-    if (e->lru_next)
-        e->lru_next->lru_prev = e->lru_prev;
-    else if (c->lru_tail == e)
-        c->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push_front(key_cache *c, key_entry *e)
-{
-    e->lru_next = c->lru_head;
-    e->lru_prev = NULL;
-    if (c->lru_head)
-        c->lru_head->lru_prev = e;
-    c->lru_head = e;
-    if (!c->lru_tail)
-        c->lru_tail = e;
-}
-
 static key_entry *find(key_cache *c, const uint8_t *blob, size_t len)
 {
     key_entry *e = c->buckets[hash_blob(blob, len) & (c->bucket_count - 1)];
@@ -119,7 +97,7 @@ static void remove_entry(key_cache *c, key_entry *e)
     if (*link)
         *link = e->hash_next;
     if (!e->loading) {
-        lru_unlink(c, e);
+        lru_remove(&c->lru, &e->lru);
         secure_wipe(c->slab->bytes + e->slot * 32, 32);
         c->free_slots[c->free_count++] = e->slot;
         c->count--;
@@ -131,8 +109,8 @@ static void remove_entry(key_cache *c, key_entry *e)
 /* Takes a free slot, evicting the least recently used loaded entry when the slab is full. */
 static int take_slot(key_cache *c, size_t *slot)
 {
-    if (c->free_count == 0 && c->lru_tail)
-        remove_entry(c, c->lru_tail);
+    if (c->free_count == 0 && c->lru.tail)
+        remove_entry(c, LRU_ENTRY(c->lru.tail, key_entry, lru));
     if (c->free_count == 0)
         return -1;
     *slot = c->free_slots[--c->free_count];
@@ -163,11 +141,10 @@ static int store_key(key_cache *c, key_entry *e, const uint8_t key[32])
             return -1;
         e->slot = slot;
         e->loading = 0;
-        lru_push_front(c, e);
+        lru_push_front(&c->lru, &e->lru);
         c->count++;
     } else {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
+        lru_touch(&c->lru, &e->lru);
     }
     memcpy(c->slab->bytes + e->slot * 32, key, 32);
     e->expires = c->now() + c->ttl_s;
@@ -184,8 +161,7 @@ static int try_hit(key_cache *c, key_entry *e, uint8_t key_out[32])
         return 0;
     }
     memcpy(key_out, c->slab->bytes + e->slot * 32, 32);
-    lru_unlink(c, e);
-    lru_push_front(c, e);
+    lru_touch(&c->lru, &e->lru);
     return 1;
 }
 

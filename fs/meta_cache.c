@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lru_list.h"
+
 typedef struct meta_entry {
     char *path;
     struct meta_entry *hash_next;
-    struct meta_entry *lru_prev, *lru_next;
+    lru_node lru;
     int has_stat;
     double stat_time;
     meta_stat stat;
@@ -29,6 +31,12 @@ typedef struct pending_attrs {
     struct pending_attrs *next;
 } pending_attrs;
 
+/* A path whose pending attributes are being stored or carried by a rename right now. */
+typedef struct applying_path {
+    char *path;
+    struct applying_path *next;
+} applying_path;
+
 #define TOUCHED_MAX 1024
 
 struct meta_cache {
@@ -36,7 +44,9 @@ struct meta_cache {
     char *touched[TOUCHED_MAX];     /* ring of recently invalidated paths */
     size_t touched_next;
     pending_attrs *pending;
-    pthread_mutex_t apply_lock;
+    pthread_mutex_t apply_lock;     /* guards `applying` only; never held across I/O */
+    pthread_cond_t apply_done;
+    applying_path *applying;
     pthread_t ticker;
     int ticker_running, ticker_stop;
     pthread_cond_t ticker_wake;
@@ -48,7 +58,7 @@ struct meta_cache {
     meta_entry **buckets;
     size_t bucket_count;       /* power of two */
     size_t count;
-    meta_entry *lru_head, *lru_tail;   /* head = most recently used */
+    lru_list lru;                      /* head = most recently used */
 };
 
 static double now_monotonic(void)
@@ -106,32 +116,9 @@ meta_cache *meta_cache_new(int ttl_s, size_t max_entries)
         return NULL;
     }
     pthread_mutex_init(&c->apply_lock, NULL);
+    pthread_cond_init(&c->apply_done, NULL);
     pthread_cond_init(&c->ticker_wake, NULL);
     return c;
-}
-
-static void lru_unlink(meta_cache *c, meta_entry *e)
-{
-    if (e->lru_prev)
-        e->lru_prev->lru_next = e->lru_next;
-    else
-        c->lru_head = e->lru_next;
-    if (e->lru_next)
-        e->lru_next->lru_prev = e->lru_prev;
-    else
-        c->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push_front(meta_cache *c, meta_entry *e)
-{
-    e->lru_next = c->lru_head;
-    e->lru_prev = NULL;
-    if (c->lru_head)
-        c->lru_head->lru_prev = e;
-    c->lru_head = e;
-    if (!c->lru_tail)
-        c->lru_tail = e;
 }
 
 static void entry_free(meta_entry *e)
@@ -156,7 +143,7 @@ static void remove_entry(meta_cache *c, meta_entry *e)
         link = &(*link)->hash_next;
     if (*link)
         *link = e->hash_next;
-    lru_unlink(c, e);
+    lru_remove(&c->lru, &e->lru);
     c->count--;
     entry_free(e);
 }
@@ -187,8 +174,7 @@ static meta_entry *touch(meta_cache *c, const char *path)
 {
     meta_entry *e = find(c, path);
     if (e) {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
+        lru_touch(&c->lru, &e->lru);
         return e;
     }
     e = calloc(1, sizeof *e);
@@ -201,10 +187,10 @@ static meta_entry *touch(meta_cache *c, const char *path)
     size_t b = hash_path(path) & (c->bucket_count - 1);
     e->hash_next = c->buckets[b];
     c->buckets[b] = e;
-    lru_push_front(c, e);
+    lru_push_front(&c->lru, &e->lru);
     c->count++;
-    while (c->count > c->max_entries && c->lru_tail != e)
-        remove_entry(c, c->lru_tail);
+    while (c->count > c->max_entries && c->lru.tail != &e->lru)
+        remove_entry(c, LRU_ENTRY(c->lru.tail, meta_entry, lru));
     return e;
 }
 
@@ -426,6 +412,13 @@ void meta_cache_free(meta_cache *c)
         free(p->path);
         free(p);
     }
+    while (c->applying) {
+        applying_path *a = c->applying;
+        c->applying = a->next;
+        free(a->path);
+        free(a);
+    }
+    pthread_cond_destroy(&c->apply_done);
     pthread_mutex_destroy(&c->apply_lock);
     pthread_cond_destroy(&c->ticker_wake);
     for (size_t b = 0; b < c->bucket_count; b++) {
@@ -532,8 +525,65 @@ size_t meta_cache_pending_paths(meta_cache *c, char ***paths)
     return out ? got : 0;
 }
 
-void meta_cache_apply_lock(meta_cache *c) { pthread_mutex_lock(&c->apply_lock); }
-void meta_cache_apply_unlock(meta_cache *c) { pthread_mutex_unlock(&c->apply_lock); }
+static int is_applying(meta_cache *c, const char *path)
+{
+    for (applying_path *a = c->applying; path && a; a = a->next)
+        if (strcmp(a->path, path) == 0)
+            return 1;
+    return 0;
+}
+
+static int push_applying(meta_cache *c, const char *path)
+{
+    applying_path *a = calloc(1, sizeof *a);
+    if (!a || !(a->path = strdup(path))) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->next = c->applying;
+    c->applying = a;
+    return 0;
+}
+
+static void pop_applying(meta_cache *c, const char *path)
+{
+    for (applying_path **link = &c->applying; *link; link = &(*link)->next) {
+        if (strcmp((*link)->path, path) == 0) {
+            applying_path *a = *link;
+            *link = a->next;
+            free(a->path);
+            free(a);
+            return;
+        }
+    }
+}
+
+int meta_cache_apply_begin(meta_cache *c, const char *path, const char *other)
+{
+    if (other && strcmp(other, path) == 0)
+        other = NULL;
+    pthread_mutex_lock(&c->apply_lock);
+    /* Both claims at once, so two renames crossing each other's names cannot deadlock. */
+    while (is_applying(c, path) || is_applying(c, other))
+        pthread_cond_wait(&c->apply_done, &c->apply_lock);
+    int rc = push_applying(c, path);
+    if (rc == 0 && other && (rc = push_applying(c, other)) != 0)
+        pop_applying(c, path);
+    pthread_mutex_unlock(&c->apply_lock);
+    return rc;
+}
+
+void meta_cache_apply_end(meta_cache *c, const char *path, const char *other)
+{
+    if (other && strcmp(other, path) == 0)
+        other = NULL;
+    pthread_mutex_lock(&c->apply_lock);
+    pop_applying(c, path);
+    if (other)
+        pop_applying(c, other);
+    pthread_cond_broadcast(&c->apply_done);
+    pthread_mutex_unlock(&c->apply_lock);
+}
 
 static void *ticker_main(void *arg)
 {

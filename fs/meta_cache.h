@@ -67,9 +67,12 @@ int meta_cache_pending_get(meta_cache *cache, const char *path, file_attrs *out)
 int meta_cache_pending_take(meta_cache *cache, const char *path, file_attrs *out);
 /* The paths with pending attributes (malloc'd array of malloc'd strings); count returned. */
 size_t meta_cache_pending_paths(meta_cache *cache, char ***paths);
-/* Serialises applying pending attributes with renames (which carry them to the new name). */
-void meta_cache_apply_lock(meta_cache *cache);
-void meta_cache_apply_unlock(meta_cache *cache);
+/* Serialises applying the pending attributes of a path with a rename of it (which carries them to the new
+ * name): claims `path` (and `other` when not NULL), waiting while another thread holds a claim on either.
+ * Held across the S3 copy, but per path: a slow copy of one file never delays a chmod of another.
+ * begin: 0 or -ENOMEM; every successful begin needs one end with the same arguments. */
+int meta_cache_apply_begin(meta_cache *cache, const char *path, const char *other);
+void meta_cache_apply_end(meta_cache *cache, const char *path, const char *other);
 /* Calls tick(arg) every interval_ms on a thread of the cache until meta_cache_free. 0 or -errno. */
 int meta_cache_start_ticker(meta_cache *cache, void (*tick)(void *arg), void *arg, unsigned interval_ms);
 

@@ -105,15 +105,15 @@ int ns_set_attrs(fs_context *ctx, const char *path, const file_attrs *changes)
     }
     file_attrs all;
     memset(&all, 0, sizeof all);
-    if (ctx->meta)
-        meta_cache_apply_lock(ctx->meta);
+    if (ctx->meta && meta_cache_apply_begin(ctx->meta, path, NULL) != 0)
+        return -ENOMEM;
     int had_pending = ctx->meta && meta_cache_pending_take(ctx->meta, path, &all);
     apply_changes(&all, changes, 0);
     int rc = store_attrs(ctx, path, &all);
     if (rc != 0 && rc != -ENOENT && had_pending)
         meta_cache_pending_merge(ctx->meta, path, &all);     /* retried by the ticker */
     if (ctx->meta)
-        meta_cache_apply_unlock(ctx->meta);
+        meta_cache_apply_end(ctx->meta, path, NULL);
     return rc;
 }
 
@@ -125,13 +125,14 @@ void ns_apply_pending_attrs(void *arg)
     for (size_t i = 0; i < n; i++) {
         if (!(ctx->open_files && open_files_contains(ctx->open_files, paths[i]))) {
             file_attrs pending;
-            meta_cache_apply_lock(ctx->meta);
-            if (meta_cache_pending_take(ctx->meta, paths[i], &pending)) {
-                int rc = store_attrs(ctx, paths[i], &pending);
-                if (rc != 0 && rc != -ENOENT)
-                    log_warn("attributes of %s not stored: %s", paths[i], strerror(-rc));
+            if (meta_cache_apply_begin(ctx->meta, paths[i], NULL) == 0) {
+                if (meta_cache_pending_take(ctx->meta, paths[i], &pending)) {
+                    int rc = store_attrs(ctx, paths[i], &pending);
+                    if (rc != 0 && rc != -ENOENT)
+                        log_warn("attributes of %s not stored: %s", paths[i], strerror(-rc));
+                }
+                meta_cache_apply_end(ctx->meta, paths[i], NULL);
             }
-            meta_cache_apply_unlock(ctx->meta);
         }
         free(paths[i]);
     }

@@ -1,11 +1,14 @@
 /* mkdir, rmdir, unlink. A directory is a "dir/" marker object (empty body, attributes in metadata) or
- * just the common prefix of the objects below it. */
+ * just the common prefix of the objects below it. unlink also removes the file's instruction object and
+ * discards a write state still open on the path. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "namespace.h"
+#include "object_info.h"
 #include "open_files.h"
 
 int ns_mkdir(fs_context *ctx, const char *path, mode_t mode, uid_t uid, gid_t gid)
@@ -87,12 +90,24 @@ int ns_unlink(fs_context *ctx, const char *path)
     if (ms.is_dir)
         return -EISDIR;
     char *key = ns_path_to_key(ctx, path);
-    if (!key)
+    char *ikey = NULL;
+    if (!key || asprintf(&ikey, "%s" INSTRUCTION_SUFFIX, key) < 0) {
+        free(key);
         return -ENOMEM;
+    }
+    /* A file still open for writing (hard_remove: the kernel does not hide it) must not reappear when
+     * its last handle closes: its write state is discarded instead of uploaded. */
+    if (ctx->open_files)
+        open_files_mark_deleted(ctx->open_files, path);
     aws_error err;
     aws_error_clear(&err);
     if (ctx->objects->ops->delete_object(ctx->objects, key, &err) != 0)
         rc = ns_aws_errno(&err, "DELETE", key);
+    /* An envelope left in <key>.instruction would make a later plain file of this name unreadable. */
+    aws_error_clear(&err);
+    if (rc == 0 && ctx->objects->ops->delete_object(ctx->objects, ikey, &err) != 0)
+        rc = ns_aws_errno(&err, "DELETE", ikey);
+    free(ikey);
     free(key);
     if (ctx->meta)
         meta_cache_invalidate(ctx->meta, path);

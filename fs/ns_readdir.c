@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "namespace.h"
+#include "object_info.h"
 #include "open_files.h"
 
 #define STAT_WORKERS 8
-#define INSTRUCTION_SUFFIX ".instruction"
 
 typedef struct {
     char *name;

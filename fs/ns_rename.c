@@ -10,9 +10,9 @@
 
 #include "log.h"
 #include "namespace.h"
+#include "object_info.h"
 #include "open_files.h"
 
-#define INSTRUCTION_SUFFIX ".instruction"
 #define RENAME_WAIT_MS 60000
 
 
@@ -140,7 +140,9 @@ int ns_rename(fs_context *ctx, const char *from, const char *to, unsigned int fl
     int rc = ns_stat(ctx, from, &src);
     if (rc != 0)
         return rc;
-    /* rsync renames its temporary file right after close(): the upload may still be completing. */
+    /* rsync renames its temporary file right after close(). Wait while the path is in the open-file
+     * table: handles still open, or (open_files.h) the last release still finishing its upload, so the
+     * copy sees the complete object. Only handles open for over 60 s give EBUSY. */
     for (int waited = 0; ctx->open_files && open_files_contains(ctx->open_files, from); waited += 20) {
         if (waited >= RENAME_WAIT_MS)
             return -EBUSY;                /* still open for writing: nothing complete to copy */
@@ -157,12 +159,12 @@ int ns_rename(fs_context *ctx, const char *from, const char *to, unsigned int fl
             return -EISDIR;
         /* Attributes set while the file was open travel with it to the new name. */
         file_attrs pending;
-        if (ctx->meta)
-            meta_cache_apply_lock(ctx->meta);
+        if (ctx->meta && meta_cache_apply_begin(ctx->meta, from, to) != 0)
+            return -ENOMEM;
         int had_pending = ctx->meta && meta_cache_pending_take(ctx->meta, from, &pending);
         rc = rename_file(ctx, from, to);
         if (ctx->meta)
-            meta_cache_apply_unlock(ctx->meta);
+            meta_cache_apply_end(ctx->meta, from, to);
         if (had_pending)
             rc = rc == 0 ? ns_set_attrs(ctx, to, &pending) : (meta_cache_pending_merge(ctx->meta, from, &pending), rc);
         return rc;

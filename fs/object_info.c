@@ -12,13 +12,21 @@
 #include "key_cache.h"
 #include "log.h"
 
-#define INSTRUCTION_SUFFIX ".instruction"
 #define INSTRUCTION_MAX (64 * 1024)
 
 void object_info_log_corrupt(fs_context *ctx, const char *key, const char *what, const char *cause)
 {
     atomic_fetch_add_explicit(&ctx->counters.decrypt_errors, 1, memory_order_relaxed);
     log_error("object %s: %s: %s", key, what, cause);
+}
+
+int object_info_get_range(fs_context *ctx, const char *key, const char *etag, uint64_t offset, size_t len,
+                          uint8_t *buf, size_t *got, aws_error *err)
+{
+    const objc_ops *ops = ctx->objects->ops;
+    if (etag && *etag && ops->get_range_if_match)
+        return ops->get_range_if_match(ctx->objects, key, etag, offset, len, buf, got, err);
+    return ops->get_range(ctx->objects, key, offset, len, buf, got, err);
 }
 
 static int errno_of_aws(const aws_error *err)
@@ -265,8 +273,14 @@ static int cbc_size_from_tail(fs_context *ctx, object_info *info, const uint8_t 
     aws_error err;
     aws_error_clear(&err);
     atomic_fetch_add_explicit(&ctx->counters.s3_requests, 1, memory_order_relaxed);
-    if (ctx->objects->ops->get_range(ctx->objects, info->key, stored - tail_len, tail_len, tail, &got, &err) != 0) {
+    if (object_info_get_range(ctx, info->key, info->head.etag, stored - tail_len, tail_len, tail, &got, &err) != 0) {
         char msg[400];
+        if (err.kind == AWS_ERR_CHANGED) {
+            /* The tail of another version would give a wrong size for this envelope. */
+            log_error("object %s: replaced while being opened", info->key);
+            info->replaced = 1;
+            return -EIO;
+        }
         log_error("object %s: reading the last blocks: %s", info->key, aws_error_format(&err, msg, sizeof msg));
         return errno_of_aws(&err) == -ENOENT ? -ENOENT : -EIO;
     }

@@ -13,6 +13,9 @@ typedef struct aws_session aws_session;
 #include "secure_mem.h"
 #include "attrs.h"
 
+/* Suffix of the object that holds an envelope outside the object's metadata (`<key>.instruction`). */
+#define INSTRUCTION_SUFFIX ".instruction"
+
 typedef struct {
     char *key;                   /* full object key */
     objc_head head;              /* stored size, ETag, Last-Modified, user metadata */
@@ -22,6 +25,7 @@ typedef struct {
     int has_plain_size;
     uint64_t plain_size;
     file_attrs attrs;
+    int replaced;                /* a GET found the object no longer has head.etag (AWS_ERR_CHANGED) */
 } object_info;
 
 /* HEAD + envelope. 0, -ENOENT, -EIO (envelope corrupt or unsupported: logged), -ENOMEM.
@@ -36,6 +40,12 @@ int object_info_data_key(fs_context *ctx, const object_info *info, secure_buf **
 /* Sets info->plain_size. key may be NULL (loaded when needed). 0 or -EIO (logged). */
 int object_info_plain_size(fs_context *ctx, object_info *info, const uint8_t *key);
 void object_info_free(object_info *info);
+
+/* Ranged GET of the object version whose HEAD gave `etag` (If-Match), so bytes of a replacement are never
+ * decrypted with the old envelope; AWS_ERR_CHANGED in err->kind when the object was replaced. Without an
+ * ETag, or on a client that has no conditional GET, a plain ranged GET. Returns the client's result. */
+int object_info_get_range(fs_context *ctx, const char *key, const char *etag, uint64_t offset, size_t len,
+                          uint8_t *buf, size_t *got, aws_error *err);
 
 /* One log line "<key>: <what>: <cause>" for a corrupt object, and counts it. */
 void object_info_log_corrupt(fs_context *ctx, const char *key, const char *what, const char *cause);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,9 @@ typedef struct chunk {
 struct read_handle {
     fs_context *ctx;
     char *key;
+    char *path;                  /* mount path, for dropping cached metadata of a replaced object */
+    char etag[80];               /* of the HEAD that supplied the envelope: every GET is If-Match on it */
+    atomic_int replaced;         /* a GET found another version: every later read fails */
     int encrypted;
     cse_cek_alg cek_alg;
     uint8_t iv[16];
@@ -69,6 +73,18 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 uint64_t read_handle_size(const read_handle *h) { return h->plain_size; }
 
 /* ---- fetching one range (no lock needed: uses only immutable handle fields) ---- */
+
+/* The object was replaced while open: its bytes no longer match this handle's envelope and key. One log
+ * line per handle, and the cached size of the old version is dropped so a new open sees the new one. */
+static void note_replaced(read_handle *h)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&h->replaced, &expected, 1))
+        return;
+    log_error("object %s: object replaced while open", h->key);
+    if (h->ctx->meta && h->path)
+        meta_cache_invalidate(h->ctx->meta, h->path);
+}
 
 /* Allocates and fetches chunk c's bytes; decrypts CBC. 0 or -errno (logged when the object is bad). */
 static int fetch_chunk(read_handle *h, chunk *c)
@@ -98,7 +114,13 @@ static int fetch_chunk(read_handle *h, chunk *c)
     aws_error err;
     aws_error_clear(&err);
     atomic_fetch_add_explicit(&ctx->counters.s3_requests, 1, memory_order_relaxed);
-    int rc = len == 0 ? 0 : ctx->objects->ops->get_range(ctx->objects, h->key, fstart, len, c->buf, &got, &err);
+    if (atomic_load(&h->replaced))
+        return -EIO;
+    int rc = len == 0 ? 0 : object_info_get_range(ctx, h->key, h->etag, fstart, len, c->buf, &got, &err);
+    if (rc != 0 && err.kind == AWS_ERR_CHANGED) {
+        note_replaced(h);
+        return -EIO;
+    }
     if (rc != 0) {
         char msg[400];
         atomic_fetch_add_explicit(&ctx->counters.s3_errors, 1, memory_order_relaxed);
@@ -356,6 +378,9 @@ ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset)
     size = (size_t)min_u64(size, h->plain_size - off);
     fs_options *opt = &h->ctx->options;
 
+    /* Never bytes of two versions in one handle: once replaced, even prefetched old bytes are refused. */
+    if (atomic_load(&h->replaced))
+        return -EIO;
     pthread_mutex_lock(&h->lock);
     /* Chunks wholly behind the reader are consumed. */
     while (h->head && h->head->end <= off) {
@@ -474,9 +499,11 @@ static int prepare_decryption(read_handle *h, const object_info *info)
     return 0;
 }
 
-int read_handle_open(fs_context *ctx, const char *path, read_handle **out)
+/* One attempt of read_handle_open; *replaced set when the object changed between HEAD and the tail GET. */
+static int open_once(fs_context *ctx, const char *path, read_handle **out, int *replaced)
 {
     *out = NULL;
+    *replaced = 0;
     char *key = ns_path_to_key(ctx, path);
     if (!key)
         return -ENOMEM;
@@ -492,12 +519,14 @@ int read_handle_open(fs_context *ctx, const char *path, read_handle **out)
     }
     h->ctx = ctx;
     h->key = strdup(info.key);
+    h->path = strdup(path);
+    snprintf(h->etag, sizeof h->etag, "%s", info.head.etag);
     h->encrypted = info.encrypted;
     h->stored_size = info.head.size;
     h->window = ctx->options.prefetch_min ? ctx->options.prefetch_min : CHUNK_MIN;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->changed, NULL);
-    if (!h->key)
+    if (!h->key || !h->path)
         rc = -ENOMEM;
     else if (h->encrypted) {
         rc = prepare_decryption(h, &info);
@@ -506,6 +535,7 @@ int read_handle_open(fs_context *ctx, const char *path, read_handle **out)
     }
     if (rc == 0)
         h->plain_size = info.plain_size;
+    *replaced = info.replaced;
     object_info_free(&info);
     if (rc != 0) {
         read_handle_close(h);
@@ -513,6 +543,20 @@ int read_handle_open(fs_context *ctx, const char *path, read_handle **out)
     }
     *out = h;
     return 0;
+}
+
+int read_handle_open(fs_context *ctx, const char *path, read_handle **out)
+{
+    /* Nothing has been returned yet: a replacement seen during open is simply opened again, from HEAD. */
+    int replaced = 0, rc = -EIO;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = open_once(ctx, path, out, &replaced);
+        if (!replaced)
+            break;
+        if (ctx->meta)
+            meta_cache_invalidate(ctx->meta, path);
+    }
+    return rc;
 }
 
 void read_handle_close(read_handle *h)
@@ -532,5 +576,6 @@ void read_handle_close(read_handle *h)
     pthread_cond_destroy(&h->changed);
     pthread_mutex_destroy(&h->lock);
     free(h->key);
+    free(h->path);
     free(h);
 }

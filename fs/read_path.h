@@ -19,7 +19,10 @@ typedef struct read_handle read_handle;
  * -ENOMEM. */
 int read_handle_open(fs_context *ctx, const char *path, read_handle **out);
 /* Like pread: bytes read (short only at end of file), or -EIO/-ENOMEM. Safe to call from several
- * threads on one handle. */
+ * threads on one handle. Every GET names the ETag of the HEAD the handle was opened from: once the object
+ * is found replaced, this and every later read of the handle is -EIO ("object replaced while open" is
+ * logged once), never bytes of the new version decrypted with the old key. A replacement seen during
+ * read_handle_open (nothing returned yet) is opened again transparently. */
 ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset);
 uint64_t read_handle_size(const read_handle *h);       /* plaintext size */
 void read_handle_close(read_handle *h);                /* NULL is fine; waits for in-flight fetches */

@@ -116,6 +116,33 @@ for bad in bad-truncated bad-padding bad-gcm-tag bad-context bad-iv bad-key; do
 done
 grep -q "decrypt_errors" <(getfattr --only-values -n user.s3csefs.stats "$mnt" 2>/dev/null) && ok "stats xattr" || fail "stats xattr"
 
+# An object replaced (here by boto3) while a handle is open: the next read that goes to S3 is EIO, never
+# bytes of the new version decrypted with the old key; a new open reads the new version.
+head -c $((3 * 1024 * 1024)) /dev/urandom >replace-old
+head -c $((3 * 1024 * 1024)) /dev/urandom >replace-new
+run "python put replace-old" "$py" put replace-old replaced.bak
+"$python" - "$mnt/replaced.bak" "$py" replace-old replace-new <<'PY' && ok "replaced while open: EIO" || fail "replaced while open"
+import errno, os, subprocess, sys
+path, ref, old, new = sys.argv[1:5]
+old_data, new_data = open(old, "rb").read(), open(new, "rb").read()
+fd = os.open(path, os.O_RDONLY)
+assert os.pread(fd, 4096, 0) == old_data[:4096], "first read"
+subprocess.run([ref, "put", new, "replaced.bak"], check=True, stdout=subprocess.DEVNULL)
+off = len(old_data) - 200000                # random access: fetched now, after the replacement
+try:
+    got = os.pread(fd, 65536, off)
+    sys.exit("read after replacement returned %d bytes (%s)" % (len(got),
+             "old" if got == old_data[off:off + 65536] else "new" if got == new_data[off:off + 65536] else "garbage"))
+except OSError as e:
+    if e.errno != errno.EIO:
+        raise
+os.close(fd)
+with open(path, "rb") as f:
+    assert f.read() == new_data, "new open does not read the new version"
+PY
+grep -q "replaced.bak: object replaced while open" "$(s3csefs_daemon_log "$mnt")" && ok "log: object replaced while open" ||
+    fail "no 'object replaced while open' log line"
+
 s3csefs_unmount "$mnt" || fail "unmount"
 echo "failures: $failures"
 [ "$failures" -eq 0 ]

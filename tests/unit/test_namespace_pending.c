@@ -42,6 +42,16 @@ static write_file *make_empty(fs_context *c, const char *path, void *arg, int *e
     return *err == 0 ? wf : NULL;
 }
 
+/* What the daemon's release does once the file is finished: the last handle leaves the table. */
+static void close_last(open_file *of)
+{
+    if (open_files_release(ctx.open_files, of) == 1) {
+        open_files_remove(ctx.open_files, of);
+        write_file_free(of->file);
+        open_file_destroy(of);
+    }
+}
+
 static void test_pending_attrs_follow_upload_and_rename(void **state)
 {
     (void)state;
@@ -58,10 +68,7 @@ static void test_pending_attrs_follow_upload_and_rename(void **state)
     assert_int_equal(st.st_size, 5);
 
     assert_int_equal(write_file_finish(of->file), 0);
-    if (open_files_release(ctx.open_files, of) == 1) {
-        write_file_free(of->file);
-        open_file_destroy(of);
-    }
+    close_last(of);
     /* Not applied yet or already applied by the ticker; the rename must carry them either way. */
     assert_int_equal(ns_rename(&ctx, "/.x.txt.AbCdEf", "/x.txt", 0), 0);
     kv_list md;
@@ -88,10 +95,7 @@ static void test_pending_attrs_applied_after_close(void **state)
     assert_int_equal(write_file_write(of->file, "abc", 3, 0), 3);
     assert_int_equal(ns_chown(&ctx, "/y.txt", 777, 888), 0);
     assert_int_equal(write_file_finish(of->file), 0);
-    if (open_files_release(ctx.open_files, of) == 1) {
-        write_file_free(of->file);
-        open_file_destroy(of);
-    }
+    close_last(of);
     ns_apply_pending_attrs(&ctx);            /* what the ticker does every 100 ms */
     kv_list md;
     assert_int_equal(objc_memory_get_object(ctx.objects, "y.txt", NULL, NULL, &md), 0);
@@ -121,14 +125,54 @@ static void test_readdir_shows_files_being_written(void **state)
     assert_int_equal(ns_readdir(&ctx, "/", &size, collect, 1), 0);
     assert_int_equal(size, 7);
     assert_int_equal(write_file_finish(of->file), 0);
-    if (open_files_release(ctx.open_files, of) == 1) {
-        write_file_free(of->file);
-        open_file_destroy(of);
-    }
+    close_last(of);
     size = -1;
     meta_cache_invalidate(ctx.meta, "/z.txt");   /* upload completed */
     assert_int_equal(ns_readdir(&ctx, "/", &size, collect, 1), 0);
     assert_int_equal(size, 7);                   /* now from the object */
+}
+
+/* Review finding 7: unlink of a file still open for writing (the daemon sets hard_remove, so the kernel
+ * sends the unlink at once). Its last close must not upload it again: the object stays gone. */
+static void test_unlink_while_open_for_writing_stays_deleted(void **state)
+{
+    (void)state;
+    open_file *of = NULL;
+    assert_int_equal(open_files_acquire(ctx.open_files, "/gone.txt", make_empty, &ctx, NULL, &of), 0);
+    assert_int_equal(write_file_write(of->file, "partial", 7, 0), 7);
+    assert_int_equal(ns_unlink(&ctx, "/gone.txt"), 0);
+    assert_int_equal(write_file_write(of->file, "more", 4, 7), 4);      /* the handle stays usable */
+    write_file_finish(of->file);
+    close_last(of);
+    objc_head head;
+    kv_list_init(&head.metadata);
+    aws_error err;
+    aws_error_clear(&err);
+    assert_int_not_equal(ctx.objects->ops->head(ctx.objects, "gone.txt", &head, &err), 0);
+    assert_int_equal(err.kind, AWS_ERR_NOT_FOUND);
+    objc_head_free(&head);
+    struct stat st;
+    assert_int_equal(ns_getattr(&ctx, "/gone.txt", &st), -ENOENT);
+}
+
+/* unlink of an object whose envelope is in <key>.instruction removes that too, so a later plain file of
+ * the same name is not read through a stale envelope. */
+static void test_unlink_removes_instruction_file(void **state)
+{
+    (void)state;
+    uint8_t *plain = tr_random_bytes(100, 9);
+    size_t stored;
+    tr_cbc_opts o = { .profile = CSE_PROFILE_KMS, .as_instruction = 1 };
+    free(tr_put_cbc(&ctx, "instr.bak", plain, 100, &o, &stored));
+    assert_int_equal(ns_unlink(&ctx, "/instr.bak"), 0);
+    objc_head head;
+    kv_list_init(&head.metadata);
+    aws_error err;
+    aws_error_clear(&err);
+    assert_int_not_equal(ctx.objects->ops->head(ctx.objects, "instr.bak.instruction", &head, &err), 0);
+    assert_int_equal(err.kind, AWS_ERR_NOT_FOUND);
+    objc_head_free(&head);
+    free(plain);
 }
 
 int main(void)
@@ -137,6 +181,8 @@ int main(void)
         cmocka_unit_test(test_pending_attrs_follow_upload_and_rename),
         cmocka_unit_test(test_pending_attrs_applied_after_close),
         cmocka_unit_test(test_readdir_shows_files_being_written),
+        cmocka_unit_test(test_unlink_while_open_for_writing_stays_deleted),
+        cmocka_unit_test(test_unlink_removes_instruction_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 #include "read_path.h"
 #include "test_read_util.h"
@@ -406,6 +408,112 @@ static void test_shared_data_key_one_kms_call(void **state)
     free(plain);
 }
 
+/* Review finding 4: an object replaced while a handle is open. Every GET carries the ETag of the HEAD
+ * that gave the envelope, so the new version's ciphertext is never decrypted with the old key: the read
+ * is -EIO (so is every later one), the stale cached stat of the path is dropped, and a new open reads
+ * the new version. Without If-Match the read returns garbage of the right length. */
+static void replace_while_open(int encrypted, int sequential_first)
+{
+    const size_t len = 3 * 1024 * 1024 + 5;
+    const char *key = encrypted ? "replaced/enc.bak" : "replaced/plain.txt";
+    char path[64];
+    snprintf(path, sizeof path, "/%s", key);
+    uint8_t *old_plain = tr_random_bytes(len, 41), *new_plain = tr_random_bytes(len, 42);
+    size_t stored;
+    tr_cbc_opts o = { .profile = CSE_PROFILE_KMS, .with_length = 1 };
+    aws_error err;
+    aws_error_clear(&err);
+    kv_list none;
+    kv_list_init(&none);
+    if (encrypted)
+        free(tr_put_cbc(&ctx, key, old_plain, len, &o, &stored));
+    else
+        assert_int_equal(ctx.objects->ops->put(ctx.objects, key, &none, old_plain, len, &err), 0);
+
+    read_handle *h = NULL;
+    assert_int_equal(read_handle_open(&ctx, path, &h), 0);
+    expect_range(h, old_plain, len, 0, 4096);
+    if (sequential_first)
+        expect_range(h, old_plain, len, 4096, 65536);   /* prefetcher running */
+    meta_stat ms = { .exists = 1, .size = len };
+    meta_cache_put(ctx.meta, path, &ms);
+
+    if (encrypted)
+        free(tr_put_cbc(&ctx, key, new_plain, len, &o, &stored));
+    else
+        assert_int_equal(ctx.objects->ops->put(ctx.objects, key, &none, new_plain, len, &err), 0);
+
+    char *buf = malloc(len);
+    /* Far past any prefetched window: this read must go to the store. */
+    assert_int_equal(read_handle_read(h, buf, 8192, 2 * 1024 * 1024 + 3), -EIO);
+    assert_int_equal(read_handle_read(h, buf, 4096, 0), -EIO);     /* the handle stays failed */
+    assert_int_equal(read_handle_read(h, buf, 100, (off_t)len - 100), -EIO);
+    meta_stat cached;
+    assert_int_equal(meta_cache_get(ctx.meta, path, &cached), 0);
+    read_handle_close(h);
+
+    assert_int_equal(read_handle_open(&ctx, path, &h), 0);
+    expect_range(h, new_plain, len, 0, len);
+    read_handle_close(h);
+    free(buf);
+    free(old_plain);
+    free(new_plain);
+}
+
+static void test_replaced_while_open_is_eio(void **state)
+{
+    (void)state;
+    replace_while_open(1, 0);
+    replace_while_open(1, 1);
+    replace_while_open(0, 1);
+}
+
+typedef struct {
+    const char *path;
+    read_handle *h;
+    int rc;
+} open_job;
+
+static void *open_thread(void *arg)
+{
+    open_job *j = arg;
+    j->rc = read_handle_open(&ctx, j->path, &j->h);
+    return NULL;
+}
+
+/* A replacement between the HEAD of an open and its tail GET (CBC without a stored length) is not an
+ * error: nothing has been returned yet, so the open starts again and reads the new version. */
+static void test_replaced_during_open_reopens(void **state)
+{
+    (void)state;
+    const size_t len = 100000;
+    uint8_t *old_plain = tr_random_bytes(len, 51), *new_plain = tr_random_bytes(len, 52);
+    size_t stored;
+    tr_cbc_opts o = { .profile = CSE_PROFILE_KMS, .with_length = 0 };
+    free(tr_put_cbc(&ctx, "reopen.bak", old_plain, len, &o, &stored));
+    object_client *memory = ctx.objects;
+    ctx.objects = objc_new_faulty(memory, 0);
+    assert_non_null(ctx.objects);
+    objc_fault_rule slow = { .ops_mask = OBJC_OP_GET, .fail_count = 0, .key_substring = "reopen.bak",
+                             .delay_ms = 400 };
+    assert_int_equal(objc_faulty_add_rule(ctx.objects, &slow), 0);
+    open_job job = { "/reopen.bak", NULL, -1 };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, open_thread, &job), 0);
+    usleep(150 * 1000);                       /* the open is waiting in its tail GET */
+    free(tr_put_cbc(&ctx, "reopen.bak", new_plain, len, &o, &stored));   /* PUT is not delayed */
+    pthread_join(t, NULL);
+    assert_int_equal(job.rc, 0);
+    objc_faulty_clear_rules(ctx.objects);
+    assert_int_equal(read_handle_size(job.h), len);
+    expect_range(job.h, new_plain, len, 0, len);
+    read_handle_close(job.h);
+    objc_free(ctx.objects);
+    ctx.objects = memory;
+    free(old_plain);
+    free(new_plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +525,8 @@ int main(void)
         cmocka_unit_test(test_gcm_out_of_order_still_verified),
         cmocka_unit_test(test_corrupt_objects),
         cmocka_unit_test(test_shared_data_key_one_kms_call),
+        cmocka_unit_test(test_replaced_while_open_is_eio),
+        cmocka_unit_test(test_replaced_during_open_reopens),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
