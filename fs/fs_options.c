@@ -14,10 +14,10 @@
 #include <strings.h>
 #include <unistd.h>
 #include "policy.h"
+#include "s3_limits.h"
+#include "write_stream.h"
 
 #define MIB (1024ULL * 1024ULL)
-#define S3_MIN_PART (5 * MIB)
-#define S3_MAX_PART (5ULL * 1024 * MIB)
 
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t cap, const char *fmt, ...)
@@ -458,10 +458,15 @@ int fs_options_parse(int argc, char **argv, fs_options *o, char *err, size_t err
 
 int fs_options_finalize(fs_options *o, char *err, size_t err_cap)
 {
-    if (o->part_size < S3_MIN_PART || o->part_size > S3_MAX_PART)
+    if (o->part_size < S3_MIN_PART_SIZE || o->part_size > S3_MAX_PART_SIZE)
         return fail(err, err_cap, "part_size must be between 5 MiB and 5 GiB");
     /* Every part but the last must hold whole cipher blocks. */
     o->part_size = (o->part_size + 15) & ~15ULL;
+    /* With S3's bare 5 MiB minimum the doubling parts stop short of 5 TiB: raise to the size that
+     * reaches it (about 5.13 MiB), so that a backup up to S3's object limit always fits. */
+    uint64_t min_part = write_min_part_size();
+    if (o->part_size < min_part)
+        o->part_size = min_part;
     if (o->max_memory < 2 * o->part_size)
         return fail(err, err_cap, "max_memory (%llu) must be at least twice part_size (%llu)",
                     (unsigned long long)o->max_memory, (unsigned long long)o->part_size);

@@ -35,7 +35,8 @@ typedef struct {
     int stall_timeout_s;            /* abort a transfer that moves no data this long; 0: default (60 s) */
 
     /* Write pipeline */
-    uint64_t part_size;             /* first part size, default 8 MiB; grows to fit 10,000 parts */
+    uint64_t part_size;             /* first part size, default 8 MiB; grows to fit 10,000 parts; raised to
+                                     * write_min_part_size() so that 10,000 parts reach 5 TiB */
     int upload_concurrency;         /* parallel UploadPart workers per daemon, default 4 */
     uint64_t max_memory;            /* the one cap on all write and read buffers, default 64 MiB */
     uint64_t reorder_window;        /* bytes of out-of-order writes held in memory, default 16 MiB */

@@ -33,6 +33,7 @@ struct part_uploader {
     pthread_cond_t work;
     upload_job *head, *tail;
     int stopping;
+    int retry_requested;     /* a worker should run part_uploader_retry_aborts */
     _Atomic int pending;
     int nthreads;
     pthread_t *threads;
@@ -73,8 +74,15 @@ static void *worker_main(void *arg)
     part_uploader *u = arg;
     pthread_mutex_lock(&u->lock);
     for (;;) {
-        while (!u->head && !u->stopping)
+        while (!u->head && !u->stopping && !u->retry_requested)
             pthread_cond_wait(&u->work, &u->lock);
+        if (u->retry_requested && !u->stopping) {
+            u->retry_requested = 0;
+            pthread_mutex_unlock(&u->lock);
+            part_uploader_retry_aborts(u);
+            pthread_mutex_lock(&u->lock);
+            continue;
+        }
         if (!u->head)
             break;
         upload_job *job = u->head;
@@ -184,6 +192,16 @@ void part_uploader_defer_abort(part_uploader *u, const char *key, const char *up
     pthread_mutex_lock(&u->lock);
     a->next = u->aborts;
     u->aborts = a;
+    pthread_mutex_unlock(&u->lock);
+}
+
+void part_uploader_request_abort_retry(part_uploader *u)
+{
+    pthread_mutex_lock(&u->lock);
+    if (u->aborts) {
+        u->retry_requested = 1;
+        pthread_cond_signal(&u->work);
+    }
     pthread_mutex_unlock(&u->lock);
 }
 

@@ -30,8 +30,11 @@ int part_uploader_submit(part_uploader *u, const char *key, const char *upload_i
 /* Remembers a multipart upload whose abort failed (S3 unreachable), so that it can be retried later
  * instead of leaving billed parts behind. */
 void part_uploader_defer_abort(part_uploader *u, const char *key, const char *upload_id);
-/* Retries the deferred aborts once each; returns how many are still left (logged). */
+/* Retries the deferred aborts once each; returns how many are still left (logged). Blocks for the
+ * S3 calls: for unmount; a writer uses part_uploader_request_abort_retry. */
 int part_uploader_retry_aborts(part_uploader *u);
+/* Returns at once; the next free worker retries the deferred aborts (before its next part). */
+void part_uploader_request_abort_retry(part_uploader *u);
 
 /* Parts submitted and not yet called back (queued or uploading), over all streams. */
 int part_uploader_pending(part_uploader *u);

@@ -5,7 +5,6 @@
 #include "write_stream.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,11 +16,11 @@
 #include "cbc_random.h"
 #include "cbc_stream.h"
 #include "envelope.h"
+#include "fileutil.h"
 #include "log.h"
+#include "s3_limits.h"
 #include "secure_mem.h"
 
-#define S3_MAX_PARTS 10000
-#define S3_MAX_PART_SIZE (5ULL * 1024 * 1024 * 1024)
 #define PART_GROWTH_EVERY 1000
 /* Wait this long for part memory; then the part is staged on disk instead (ciphertext only), so that
  * many files filling parts at once can never deadlock on the cap. */
@@ -46,6 +45,8 @@ struct write_stream {
     size_t key_blob_len;
     cbc_encryptor *enc;
     uint8_t recent_plain[CSE_AES_BLOCK];   /* last bytes appended: what the cipher may still hold back */
+    uint8_t sent_tail[CSE_AES_BLOCK];      /* last ciphertext block handed to the uploader: the chaining
+                                            * value a truncation back to the current part's start needs */
     uint64_t plain_len;
 
     uint8_t *buf;            /* part being filled: ciphertext (or plaintext for plain objects) */
@@ -78,6 +79,31 @@ uint64_t write_part_size(uint64_t first_part_size, int part_number)
     for (int n = part_number - 1; n >= PART_GROWTH_EVERY && size < S3_MAX_PART_SIZE; n -= PART_GROWTH_EVERY)
         size *= 2;
     return size > S3_MAX_PART_SIZE ? S3_MAX_PART_SIZE : size;
+}
+
+uint64_t write_stream_capacity(uint64_t first_part_size)
+{
+    /* Sizes change only every PART_GROWTH_EVERY parts: sum whole groups. */
+    uint64_t total = 0;
+    for (int first = 1; first <= S3_MAX_PARTS; first += PART_GROWTH_EVERY) {
+        int count = S3_MAX_PARTS - first + 1 < PART_GROWTH_EVERY ? S3_MAX_PARTS - first + 1 : PART_GROWTH_EVERY;
+        total += (uint64_t)count * write_part_size(first_part_size, first);
+    }
+    return total < S3_MAX_OBJECT_SIZE ? total : S3_MAX_OBJECT_SIZE;
+}
+
+uint64_t write_min_part_size(void)
+{
+    /* Capacity grows with the first part size: binary search over multiples of 16. */
+    uint64_t lo = S3_MIN_PART_SIZE / 16, hi = S3_MAX_PART_SIZE / 16;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (write_stream_capacity(mid * 16) >= S3_MAX_OBJECT_SIZE)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo * 16;
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -204,7 +230,8 @@ static int ensure_upload(write_stream *s)
         return -EIO;
     }
     log_info("upload %s: multipart upload started", s->key);
-    part_uploader_retry_aborts(s->uploader);
+    /* S3 answers again: a good moment to clean up earlier aborts that failed, on a worker thread. */
+    part_uploader_request_abort_retry(s->uploader);
     return 0;
 }
 
@@ -262,22 +289,6 @@ static int grow_parts(write_stream *s, int part_number)
     }
     pthread_mutex_unlock(&s->lock);
     return grown_fd ? 0 : -ENOMEM;
-}
-
-static int write_fully(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
 }
 
 /* Staged part: writes the stage out to the file. */
@@ -352,6 +363,8 @@ static int dispatch_part(write_stream *s)
     s->part_reserved[s->part_number - 1] = s->disk_fd >= 0 ? s->disk_len : s->buf_reserved;
     s->part_fd[s->part_number - 1] = s->disk_fd;
     pthread_mutex_unlock(&s->lock);
+    if (s->encrypt && len >= CSE_AES_BLOCK)
+        memcpy(s->sent_tail, body + len - CSE_AES_BLOCK, CSE_AES_BLOCK);
     s->bytes_sent += len;
     rc = part_uploader_submit(s->uploader, s->key, s->upload_id, s->part_number, body, len, part_done, s,
                               &s->failed);
@@ -398,17 +411,10 @@ static int reserve_memory(write_stream *s, uint64_t bytes)
 static int open_stage_file(write_stream *s)
 {
     const char *dir = s->ctx->options.spool_dir;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/s3csefs-part-XXXXXX", dir);
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd >= 0)
-            unlink(path);
-    }
+    int fd = open_unlinked(dir, "s3csefs-part");
     if (fd < 0)
         log_error("upload %s: no memory within max_memory and cannot stage part %d in %s: %s", s->key,
-                  s->part_number, dir, strerror(errno));
+                  s->part_number, dir, strerror(-fd));
     return fd;
 }
 
@@ -417,7 +423,7 @@ static int spill_to_disk(write_stream *s)
 {
     int fd = open_stage_file(s);
     if (fd < 0)
-        return -EIO;
+        return fd == -ENOSPC ? -ENOSPC : -ENOMEM;   /* no memory and nowhere to stage: nothing broke */
     if (s->buf_len > 0) {
         int rc = write_fully(fd, s->buf, s->buf_len, 0);
         if (rc != 0) {
@@ -502,12 +508,9 @@ static void remember_recent(write_stream *s, const uint8_t *data, size_t len)
     }
 }
 
-int write_stream_append(write_stream *s, const uint8_t *data, size_t len)
+/* The appending loop; may stop with an error after taking part of the data. */
+static int append_some(write_stream *s, const uint8_t *data, size_t len)
 {
-    if (s->finished)
-        return -EIO;
-    if (has_failed(s))
-        return -EIO;
     while (len > 0) {
         if (s->buf && s->disk_len + s->buf_len == s->buf_cap) {
             int rc = dispatch_part(s);
@@ -532,8 +535,10 @@ int write_stream_append(write_stream *s, const uint8_t *data, size_t len)
             size_t pending = cbc_encryptor_pending(s->enc);
             n = len < room - pending ? len : room - pending;
             size_t produced = 0;
-            if (cbc_encryptor_update(s->enc, data, n, s->buf + s->buf_len, &produced) != CSE_OK)
+            if (cbc_encryptor_update(s->enc, data, n, s->buf + s->buf_len, &produced) != CSE_OK) {
+                mark_failed(s, "encryption failed", NULL);
                 return -EIO;
+            }
             s->buf_len += produced;
         } else {
             n = len < room ? len : room;
@@ -548,6 +553,30 @@ int write_stream_append(write_stream *s, const uint8_t *data, size_t len)
     return 0;
 }
 
+int write_stream_append(write_stream *s, const uint8_t *data, size_t len)
+{
+    if (s->finished || has_failed(s))
+        return -EIO;
+    if (len == 0)
+        return 0;
+    /* Refused up front, so that a too-large write leaves the stream as it was (and finishable). */
+    uint64_t after = s->plain_len + len;
+    uint64_t stored = s->encrypt ? cbc_cipher_size(after) : after;
+    if (after < s->plain_len || stored > write_stream_capacity(s->ctx->options.part_size)) {
+        log_error("upload %s: a write to %" PRIu64 " bytes exceeds what %d parts (first part %" PRIu64
+                  " bytes) or one S3 object can hold", s->key, after, S3_MAX_PARTS, s->ctx->options.part_size);
+        return -EFBIG;
+    }
+    uint64_t before = s->plain_len;
+    int rc = append_some(s, data, len);
+    if (rc != 0 && s->plain_len != before && write_stream_truncate(s, before) != 0) {
+        /* Part of the write went out with a part: the caller must not believe it was not written. */
+        mark_failed(s, "a write failed after part of it had been uploaded", NULL);
+        return -EIO;
+    }
+    return rc;
+}
+
 int write_stream_append_zeros(write_stream *s, uint64_t len)
 {
     static const uint8_t zeros[64 * 1024];
@@ -559,6 +588,84 @@ int write_stream_append_zeros(write_stream *s, uint64_t len)
         len -= n;
     }
     return 0;
+}
+
+/* Encrypted truncation: the stream is rewound to ciphertext block k = size / 16 and the first size % 16
+ * plaintext bytes of block k go back into a fresh encryptor chained on C[k-1], which is exactly the state
+ * an encryptor would be in had only `size` bytes been appended. */
+static int truncate_encrypted(write_stream *s, uint64_t size, uint64_t part_start)
+{
+    uint64_t cut = size - size % CSE_AES_BLOCK;             /* ciphertext bytes kept */
+    size_t held = (size_t)(size % CSE_AES_BLOCK);            /* plaintext bytes the cipher will hold */
+    uint64_t emitted = part_start + s->buf_len;
+    if (cut < part_start)
+        return -ENOTSUP;
+    uint8_t chain[CSE_AES_BLOCK];
+    if (cut == 0)
+        memcpy(chain, s->iv, sizeof chain);
+    else if (cut == part_start)
+        memcpy(chain, s->sent_tail, sizeof chain);
+    else
+        memcpy(chain, s->buf + (cut - part_start) - CSE_AES_BLOCK, sizeof chain);
+    uint8_t block[CSE_AES_BLOCK];
+    if (held > 0 && cut + CSE_AES_BLOCK <= emitted) {
+        cbc_decryptor *dec = NULL;
+        if (cbc_decryptor_new(s->data_key->bytes, &dec) != CSE_OK)
+            return -ENOMEM;
+        cse_status st = cbc_decrypt_blocks(dec, chain, s->buf + (cut - part_start), CSE_AES_BLOCK, block);
+        cbc_decryptor_free(dec);
+        if (st != CSE_OK)
+            return -EIO;
+    } else if (held > 0) {
+        /* Block k was never emitted: its bytes are the start of what the cipher holds back now. */
+        size_t pending = cbc_encryptor_pending(s->enc);
+        memcpy(block, s->recent_plain + CSE_AES_BLOCK - pending, held);
+    }
+    cbc_encryptor *enc = NULL;
+    size_t produced = 0;
+    if (cbc_encryptor_new(s->data_key->bytes, chain, &enc) != CSE_OK) {
+        secure_wipe(block, sizeof block);
+        return -ENOMEM;
+    }
+    uint8_t none[2 * CSE_AES_BLOCK];   /* update's out: nothing is emitted for < 16 bytes */
+    if (held > 0 && (cbc_encryptor_update(enc, block, held, none, &produced) != CSE_OK || produced != 0)) {
+        cbc_encryptor_free(enc);
+        secure_wipe(block, sizeof block);
+        return -EIO;
+    }
+    cbc_encryptor_free(s->enc);
+    s->enc = enc;
+    /* Only the held-back tail of recent_plain is ever read (by recover). */
+    memset(s->recent_plain, 0, sizeof s->recent_plain);
+    memcpy(s->recent_plain + CSE_AES_BLOCK - held, block, held);
+    secure_wipe(block, sizeof block);
+    s->buf_len = (size_t)(cut - part_start);
+    s->plain_len = size;
+    return 0;
+}
+
+int write_stream_truncate(write_stream *s, uint64_t size)
+{
+    if (s->finished || has_failed(s))
+        return -EIO;
+    if (size == s->plain_len)
+        return 0;
+    /* Growing is the caller's job (zeros); staged parts are on disk and may be mapped: not rewound. */
+    if (size > s->plain_len || s->disk_fd >= 0)
+        return -ENOTSUP;
+    uint64_t pending = s->encrypt ? cbc_encryptor_pending(s->enc) : 0;
+    uint64_t part_start = s->plain_len - pending - s->buf_len;
+    if (!s->encrypt) {
+        if (size < part_start)
+            return -ENOTSUP;
+        s->buf_len = (size_t)(size - part_start);
+        s->plain_len = size;
+        return 0;
+    }
+    int rc = truncate_encrypted(s, size, part_start);
+    if (rc == 0)
+        log_debug("upload %s: stream cut back to %" PRIu64 " bytes", s->key, size);
+    return rc;
 }
 
 uint64_t write_stream_length(const write_stream *s)

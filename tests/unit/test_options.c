@@ -99,6 +99,44 @@ static void test_options_and_sizes(void **state)
     assert_int_equal(fs_options_parse_size("5Q", &v), -1);
 }
 
+/* Bytes 10,000 parts hold when the first 1,000 have size p and each further 1,000 double, capped at
+ * S3's 5 GiB part limit: computed here independently of write_part_size. */
+static uint64_t parts_capacity(uint64_t p)
+{
+    const uint64_t max_part = 5ULL << 30;
+    uint64_t total = 0;
+    for (int group = 0; group < 10; group++) {
+        uint64_t size = p << group;
+        total += 1000 * (size < max_part ? size : max_part);
+    }
+    return total;
+}
+
+/* Review finding 14: 5 MiB first parts reach only ~4.99 TiB. The smallest accepted size must reach
+ * S3's 5 TiB object limit, and 16 bytes less must not (so the bound is the real one). */
+static void test_part_size_reaches_5_tib(void **state)
+{
+    (void)state;
+    const uint64_t five_tib = 5ULL << 40;
+    assert_true(parts_capacity(5 * MIB) < five_tib);
+    static const char *const small[] = { "-opart_size=5M", "-opart_size=5242881", "-opart_size=5300000" };
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+        fs_options o;
+        char err[512];
+        assert_int_equal(parse(&o, err, 4, "b", "/m", small[i]), 0);
+        assert_int_equal(o.part_size % 16, 0);
+        assert_true(parts_capacity(o.part_size) >= five_tib);
+        assert_true(parts_capacity(o.part_size - 16) < five_tib);
+    }
+    /* Sizes above the bound are kept (rounded to 16 bytes). */
+    fs_options o;
+    char err[512];
+    assert_int_equal(parse(&o, err, 4, "b", "/m", "-opart_size=6M"), 0);
+    assert_int_equal(o.part_size, 6 * MIB);
+    assert_int_equal(parse(&o, err, 4, "b", "/m", "-opart_size=6291457"), 0);
+    assert_int_equal(o.part_size, 6 * MIB + 16);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -157,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_sources),
         cmocka_unit_test(test_options_and_sizes),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_part_size_reaches_5_tib),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_object_key),
     };

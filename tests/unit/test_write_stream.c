@@ -479,6 +479,30 @@ static void test_sector_padding_cut_back(void **state)
     fixture_free(&f);
 }
 
+/* SetEndOfFile below the encrypted end after parts went out, with non-zero bytes past the cut (so no
+ * held-back zeros help): write_stream_truncate cuts the in-memory part exactly, without the spool. */
+static void test_cut_back_written_bytes_after_parts(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 5 * MIB, 32 * MIB);
+    const size_t real = 11 * MIB + 1234, written = real + 302;
+    uint8_t *data = make_plain(written, 37);
+    write_file *wf = NULL;
+    assert_int_equal(write_file_new_empty(&f.ctx, f.uploader, "/cut.bak", 0100644, &wf), 0);
+    for (size_t off = 0; off < written; off += MIB) {
+        size_t n = written - off < MIB ? written - off : MIB;
+        assert_int_equal(write_file_write(wf, (const char *)data + off, n, (off_t)off), (ssize_t)n);
+    }
+    assert_int_equal(write_file_truncate(wf, real), 0);
+    assert_int_equal(write_file_finish(wf), 0);
+    write_file_free(wf);
+    assert_int_equal(f.ctx.counters.spool_fallbacks, 0);
+    expect_object(&f, "cut.bak", data, real, 1);
+    free(data);
+    fixture_free(&f);
+}
+
 /* Holes that stay holes are zeros; truncate-up is a hole too. */
 static void test_holes_are_zeros(void **state)
 {
@@ -711,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_pre_extend_then_trim),
         cmocka_unit_test(test_holes_are_zeros),
         cmocka_unit_test(test_sector_padding_cut_back),
+        cmocka_unit_test(test_cut_back_written_bytes_after_parts),
         cmocka_unit_test(test_part_failure_aborts),
         cmocka_unit_test(test_put_failure),
         cmocka_unit_test(test_rewrite_after_upload_fails_cleanly),

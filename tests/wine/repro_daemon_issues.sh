@@ -6,7 +6,8 @@
 # 1. Wine's compressed-backup sequence: ftruncate(0); pwrite 1 zero byte at E; ftruncate(E); in-order
 #    1 MiB writes up to the next 512-byte boundary past S; ftruncate(S); fsync; close. Must succeed and
 #    store exactly S bytes without the spool.
-# 2. With every CompleteMultipartUpload failing (fault=complete:0): writes, fsync, then the first close
+# 2. With every CompleteMultipartUpload failing (fault=complete:0, mounted with fsync=complete as
+#    docs/wine.md recommends for Wine): writes, fsync, then the first close
 #    (the wineserver's, whose result Wine ignores). fsync must already report the failure.
 set -uo pipefail
 : "${AWS_ENDPOINT_URL:?run me through tests/lib/with-stack}"
@@ -42,7 +43,7 @@ getfattr -n user.s3csefs.stats --only-values "$mnt" 2>/dev/null | grep '^spool_f
 s3csefs_unmount "$mnt"
 
 fmnt=$S3CSEFS_TEST_TMPDIR/mnt-fault
-s3csefs_mount "$S3CSEFS_TEST_BUCKET:/repro" "$fmnt" fault=complete:0 || exit 2
+s3csefs_mount "$S3CSEFS_TEST_BUCKET:/repro" "$fmnt" fault=complete:0,fsync=complete || exit 2
 "$PY" - "$fmnt/lost.bak" <<'PYEOF' || status=1
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
