@@ -153,6 +153,8 @@ static int fetch_chunk(read_handle *h, chunk *c)
     return 0;
 }
 
+static int chunk_in_progress(const read_handle *h, const chunk *c);
+
 /* GCM: turns a fetched chunk's ciphertext into plaintext. In order, the authenticated decryptor runs and
  * the last chunk checks the tag; out of order, unauthenticated CTR. Called with the lock held. */
 static int gcm_finish_chunk(read_handle *h, chunk *c)
@@ -170,7 +172,8 @@ static int gcm_finish_chunk(read_handle *h, chunk *c)
         chunk *d = h->head;
         while (d && d->start != h->gcm_pos)
             d = d->next;
-        if (!d || d->decrypted || d->state == CHUNK_FAILED) {
+        if (!d || d->decrypted || d->state == CHUNK_FAILED ||
+            (d->state != CHUNK_READY && !chunk_in_progress(h, d))) {
             h->gcm_broken = 1;
             break;
         }
@@ -225,9 +228,23 @@ static void chunk_free(read_handle *h, chunk *c)
     free(c);
 }
 
+/* Whether a reader holding chunk c must keep waiting: only while a worker is fetching it or can still
+ * pick it up. An orphaned chunk, or a pending one with no worker left to fetch it, is handed back to the
+ * reader (which fetches the bytes itself), so no wait depends on work nobody will do. */
+static int chunk_in_progress(const read_handle *h, const chunk *c)
+{
+    if (c->state == CHUNK_FETCHING)
+        return 1;
+    return c->state == CHUNK_PENDING && !c->orphaned && !h->stop && h->worker_count > 0;
+}
+
+/* Empties the queue. Readers may be waiting on the dropped chunks: they are woken to see them orphaned
+ * (dropping is the only change to a pending chunk that no worker's completion would announce). */
 static void drop_queue(read_handle *h)
 {
     chunk *c = h->head;
+    if (c)
+        pthread_cond_broadcast(&h->changed);
     while (c) {
         chunk *next = c->next;
         c->orphaned = 1;
@@ -388,7 +405,7 @@ ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset)
         if (h->gcm && !h->gcm_broken && !c->decrypted && c->start == h->gcm_pos) {
             /* Skipped by the reader but needed by the tag check: verify it before dropping it. */
             c->refs++;
-            while ((c->state == CHUNK_PENDING && !c->orphaned) || c->state == CHUNK_FETCHING)
+            while (chunk_in_progress(h, c))
                 pthread_cond_wait(&h->changed, &h->lock);
             int rc = 0;
             if (c->state == CHUNK_READY)
@@ -406,6 +423,12 @@ ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset)
         h->head = c->next;
         if (!h->head)
             h->tail = NULL;
+        /* Another reader (behind this one: concurrent reads arrive out of order) may be waiting on it:
+         * out of the queue no worker will fetch it, so it is handed back to that reader. */
+        c->orphaned = 1;
+        c->next = NULL;
+        if (c->state == CHUNK_PENDING)
+            pthread_cond_broadcast(&h->changed);
         chunk_free(h, c);
         /* Each request costs a round trip (and moto re-reads the whole object per range): reach the
          * full window in few steps. */
@@ -440,9 +463,9 @@ ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset)
             break;
         }
         c->refs++;
-        while ((c->state == CHUNK_PENDING && !c->orphaned) || c->state == CHUNK_FETCHING)
+        while (chunk_in_progress(h, c))
             pthread_cond_wait(&h->changed, &h->lock);
-        if (c->state == CHUNK_PENDING) {      /* dropped by another reader before any fetch */
+        if (c->state == CHUNK_PENDING) {      /* dropped by another reader, or no worker to fetch it */
             chunk_free(h, c);
             result = direct_read(h, buf + done, size - done, pos);
             if (result >= 0)

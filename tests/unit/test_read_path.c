@@ -514,6 +514,76 @@ static void test_replaced_during_open_reopens(void **state)
     free(new_plain);
 }
 
+/* Many threads read one handle at once, as smbd's aio pool does: 1 MiB reads at ascending offsets
+ * taken from a shared counter (so they arrive out of order and reset the prefetch window), mixed with
+ * 4 KiB reads at scattered offsets, with every GET delayed to widen the races. Every read must return
+ * and match; the test's own wait is bounded, so a reader stuck on a chunk nobody fetches fails it. */
+typedef struct {
+    read_handle *h;
+    const uint8_t *plain;
+    size_t len;
+    atomic_size_t next;          /* next 1 MiB offset to hand out */
+    atomic_int bad;              /* reads that returned wrong bytes or an error */
+} parallel_job;
+
+static void *parallel_reader(void *arg)
+{
+    parallel_job *j = arg;
+    const size_t piece = 1024 * 1024;
+    char *buf = malloc(piece);
+    unsigned seed = (unsigned)(uintptr_t)&seed;
+    for (;;) {
+        size_t off = atomic_fetch_add(&j->next, piece);
+        if (off >= j->len)
+            break;
+        size_t want = j->len - off < piece ? j->len - off : piece;
+        ssize_t n = read_handle_read(j->h, buf, piece, (off_t)off);
+        if (n != (ssize_t)want || memcmp(buf, j->plain + off, want) != 0)
+            atomic_fetch_add(&j->bad, 1);
+        seed = seed * 1103515245u + 12345u;
+        size_t roff = seed % (j->len - 4096);
+        if (read_handle_read(j->h, buf, 4096, (off_t)roff) != 4096 || memcmp(buf, j->plain + roff, 4096) != 0)
+            atomic_fetch_add(&j->bad, 1);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void test_parallel_readers_never_hang(void **state)
+{
+    (void)state;
+    const size_t len = 24 * 1024 * 1024 + 7;
+    uint8_t *plain = tr_random_bytes(len, 77);
+    size_t stored;
+    tr_cbc_opts o = { .profile = CSE_PROFILE_KMS, .with_length = 1 };
+    free(tr_put_cbc(&ctx, "parallel.bak", plain, len, &o, &stored));
+    object_client *memory = ctx.objects;
+    ctx.objects = objc_new_faulty(memory, 0);
+    assert_non_null(ctx.objects);
+    objc_fault_rule slow = { .ops_mask = OBJC_OP_GET, .fail_count = 0, .key_substring = "parallel.bak",
+                             .delay_ms = 15 };
+    assert_int_equal(objc_faulty_add_rule(ctx.objects, &slow), 0);
+    enum { THREADS = 10, ROUNDS = 4 };
+    for (int round = 0; round < ROUNDS; round++) {
+        parallel_job job = { .plain = plain, .len = len };
+        assert_int_equal(read_handle_open(&ctx, "/parallel.bak", &job.h), 0);
+        pthread_t t[THREADS];
+        for (int i = 0; i < THREADS; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, parallel_reader, &job), 0);
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 30;
+        for (int i = 0; i < THREADS; i++)
+            if (pthread_timedjoin_np(t[i], NULL, &deadline) != 0)
+                fail_msg("round %d: a reader is still waiting after 30 s (hang)", round);  /* leaks: hung */
+        assert_int_equal(atomic_load(&job.bad), 0);
+        read_handle_close(job.h);
+    }
+    objc_free(ctx.objects);
+    ctx.objects = memory;
+    free(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_shared_data_key_one_kms_call),
         cmocka_unit_test(test_replaced_while_open_is_eio),
         cmocka_unit_test(test_replaced_during_open_reopens),
+        cmocka_unit_test(test_parallel_readers_never_hang),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
