@@ -310,7 +310,7 @@ void daemon_teardown(fs_context *ctx)
 {
     if (ctx->open_files) {
         part_uploader *up = open_files_uploader(ctx->open_files);
-        open_files_free(ctx->open_files);      /* finishes uploads still open */
+        open_files_free(ctx->open_files);      /* aborts files still being written, finishes the rest */
         if (up)
             part_uploader_retry_aborts(up);
         part_uploader_free(up);

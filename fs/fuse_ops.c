@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 #include "fs_context.h"
 #include "log.h"
+#include "meta_cache.h"
 #include "open_files.h"
 #include "part_uploader.h"
 #include "read_path.h"
@@ -25,6 +26,10 @@ typedef struct {
     open_file *writer;          /* the path's write state; NULL for plain readers */
     int can_write;
     read_handle *reader;        /* opened on first read that the write state cannot serve */
+    uint64_t reader_uploads;    /* the write state's upload count when reader was opened */
+    read_handle **retired;      /* readers replaced after an upload; other threads may still use them
+                                 * until release */
+    size_t retired_count;
     pthread_mutex_t lock;
 } fs_handle;
 
@@ -48,6 +53,9 @@ static fs_handle *new_handle(void)
 
 static void free_handle(fs_handle *h)
 {
+    for (size_t i = 0; i < h->retired_count; i++)
+        read_handle_close(h->retired[i]);
+    free(h->retired);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }
@@ -62,13 +70,16 @@ static write_file *make_write_file(fs_context *ctx, const char *path, void *arg,
     make_args *a = arg;
     write_file *wf = NULL;
     part_uploader *up = open_files_uploader(ctx->open_files);
-    *err = a->empty ? write_file_new_empty(ctx, up, path, a->mode, &wf)
-                    : write_file_new_existing(ctx, up, path, &wf);
-    /* A file created by a caller belongs to it (as on a local file system), unless uid=/gid= force it. */
-    if (wf && a->mode) {
+    if (!a->empty) {
+        *err = write_file_new_existing(ctx, up, path, &wf);
+    } else if (a->mode) {
+        /* A file created by a caller belongs to it (as on a local file system), unless uid=/gid= force
+         * it. Known before the stream starts, so the object is stored with it. */
         const struct fuse_context *fc = fuse_get_context();
-        write_file_set_owner(wf, ctx->options.uid_set ? ctx->options.uid : fc->uid,
-                             ctx->options.gid_set ? ctx->options.gid : fc->gid);
+        *err = write_file_new_created(ctx, up, path, a->mode, ctx->options.uid_set ? ctx->options.uid : fc->uid,
+                                      ctx->options.gid_set ? ctx->options.gid : fc->gid, &wf);
+    } else {
+        *err = write_file_new_empty(ctx, up, path, 0, &wf);
     }
     return wf;
 }
@@ -78,9 +89,12 @@ static int drop_writer(fs_context *ctx, open_file *of)
 {
     if (!open_files_release(ctx->open_files, of))
         return 0;
+    /* The entry stays visible until the object is stored: a stat, chmod or rename arriving right
+     * after close() must not fall between the open file and the object it becomes. */
     int rc = write_file_finish(of->file);
     if (rc != 0)
         log_error("%s: upload at last close failed", of->path);
+    open_files_remove(ctx->open_files, of);
     write_file_free(of->file);
     open_file_destroy(of);
     ctx->counters.open_files--;
@@ -154,6 +168,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         free_handle(h);
         return rc;
     }
+    /* The lookup before create cached the name as absent. */
+    if (ctx->meta)
+        meta_cache_invalidate(ctx->meta, path);
     fi->fh = (uintptr_t)h;
     return 0;
 }
@@ -162,19 +179,35 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset, struc
 {
     fs_context *ctx = context();
     fs_handle *h = handle_of(fi);
+    uint64_t uploads = 0;
     if (h->writer) {
-        ssize_t n = write_file_read(h->writer->file, buf, size, offset);
+        ssize_t n = write_file_read_ex(h->writer->file, buf, size, offset, h->can_write);
         if (n != -EAGAIN)
             return (int)n;
+        uploads = write_file_uploads(h->writer->file);
     }
     pthread_mutex_lock(&h->lock);
     int rc = 0;
-    if (!h->reader)
+    if (h->reader && h->reader_uploads != uploads) {
+        /* The write state stored a new object since: the reader's key and ETag are those of the old. */
+        read_handle **grown = realloc(h->retired, (h->retired_count + 1) * sizeof *grown);
+        if (grown) {
+            h->retired = grown;
+            h->retired[h->retired_count++] = h->reader;
+            h->reader = NULL;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    if (rc == 0 && !h->reader) {
         rc = read_handle_open(ctx, path, &h->reader);
+        h->reader_uploads = uploads;
+    }
+    read_handle *reader = h->reader;
     pthread_mutex_unlock(&h->lock);
     if (rc != 0)
         return rc;
-    return (int)read_handle_read(h->reader, buf, size, offset);
+    return (int)read_handle_read(reader, buf, size, offset);
 }
 
 static int op_write(const char *path, const char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
@@ -266,11 +299,10 @@ static int op_fallocate(const char *path, int mode, off_t offset, off_t length, 
         return -EOPNOTSUPP;
     if (mode & FALLOC_FL_KEEP_SIZE)
         return 0;
-    /* Reserving space means nothing for S3; extending the size is a hole. */
-    uint64_t end = (uint64_t)offset + (uint64_t)length, size = 0;
-    if (write_file_stat(h->writer->file, &size, NULL) && end <= size)
-        return 0;
-    return write_file_truncate(h->writer->file, end);
+    /* Reserving space means nothing for S3; extending the size is a hole. It never shrinks a file. */
+    if (offset < 0 || length <= 0)
+        return -EINVAL;
+    return write_file_grow(h->writer->file, (uint64_t)offset + (uint64_t)length);
 }
 
 static int op_statfs(const char *path, struct statvfs *st)
@@ -298,6 +330,10 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     /* Larger writes mean fewer calls per byte (the kernel caps this at its own max_pages). */
     conn->max_write = 1024 * 1024;
     cfg->nullpath_ok = 0;
+    /* unlink of an open file deletes the object now (no .fuse_hidden rename, which S3 cannot do for a
+     * file still being written); ns_unlink marks its write state deleted (open_files_mark_deleted) so
+     * its last close uploads nothing. */
+    cfg->hard_remove = 1;
     return ctx;
 }
 

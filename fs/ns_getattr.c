@@ -110,6 +110,8 @@ int ns_stat(fs_context *ctx, const char *path, meta_stat *out)
         out->size = open_size;
         out->attrs.has_mtime = 1;
         out->attrs.mtime = open_mtime;
+        /* A file being created has no object yet: its mode and owner are those given at create. */
+        open_files_attrs(ctx->open_files, path, &out->attrs);
         ns_overlay_pending(ctx, path, out);
         return 0;
     }

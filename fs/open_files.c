@@ -7,14 +7,19 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "log.h"
 #include "write_file.h"
 
 #define TABLE_BUCKETS 256
+/* An opener of a path whose last handle is finishing its upload polls at this interval. */
+#define FINISHING_POLL_US 2000
 
 typedef struct entry {
     struct entry *next;
     open_file file;
+    int finishing;               /* last handle released; its upload is completing */
+    int detached;                /* unlinked: out of the table, freed by its last release */
 } entry;
 
 struct open_file_table {
@@ -48,8 +53,13 @@ void open_files_free(open_file_table *t)
         while (t->buckets[i]) {
             entry *e = t->buckets[i];
             t->buckets[i] = e->next;
-            if (write_file_finish(e->file.file) != 0)
+            if (e->file.writers > 0) {
+                /* Still being written: its data is incomplete, so it must not become the object. */
+                log_error("%s: still open for writing at unmount; its upload is aborted and the object "
+                          "is unchanged", e->file.path);
+            } else if (write_file_finish(e->file.file) != 0) {
                 log_error("%s: upload at unmount failed", e->file.path);
+            }
             write_file_free(e->file.file);
             free(e->file.path);
             free(e);
@@ -57,6 +67,11 @@ void open_files_free(open_file_table *t)
     }
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+static entry *entry_of(open_file *f)
+{
+    return (entry *)((char *)f - offsetof(entry, file));
 }
 
 /* Caller holds the lock. */
@@ -96,6 +111,13 @@ int open_files_acquire(open_file_table *t, const char *path,
     *out = NULL;
     pthread_mutex_lock(&t->lock);
     entry *e = find(t, path);
+    while (e && e->finishing) {
+        /* The previous state's upload must land first: a new opener starts from that object. */
+        pthread_mutex_unlock(&t->lock);
+        usleep(FINISHING_POLL_US);
+        pthread_mutex_lock(&t->lock);
+        e = find(t, path);
+    }
     if (e) {
         e->file.handles++;
         *out = &e->file;
@@ -118,6 +140,12 @@ int open_files_acquire(open_file_table *t, const char *path,
     }
     pthread_mutex_lock(&t->lock);
     entry *raced = find(t, path);
+    while (raced && raced->finishing) {
+        pthread_mutex_unlock(&t->lock);
+        usleep(FINISHING_POLL_US);
+        pthread_mutex_lock(&t->lock);
+        raced = find(t, path);
+    }
     if (raced) {
         /* Another opener of the same path got in first: share its state. */
         raced->file.handles++;
@@ -146,20 +174,71 @@ int open_files_release(open_file_table *t, open_file *f)
         pthread_mutex_unlock(&t->lock);
         return 0;
     }
-    entry **at = &t->buckets[hash_path(f->path)];
-    while (*at && &(*at)->file != f)
-        at = &(*at)->next;
-    if (*at)
-        *at = (*at)->next;
+    entry_of(f)->finishing = 1;
     pthread_mutex_unlock(&t->lock);
     return 1;
+}
+
+/* Caller holds the lock. */
+static void unlink_entry(open_file_table *t, entry *e)
+{
+    entry **at = &t->buckets[hash_path(e->file.path)];
+    while (*at && *at != e)
+        at = &(*at)->next;
+    if (*at)
+        *at = e->next;
+}
+
+void open_files_remove(open_file_table *t, open_file *f)
+{
+    pthread_mutex_lock(&t->lock);
+    entry *e = entry_of(f);
+    if (!e->detached)
+        unlink_entry(t, e);
+    pthread_mutex_unlock(&t->lock);
+}
+
+int open_files_mark_deleted(open_file_table *t, const char *path)
+{
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    entry *e = find(t, path);
+    if (e) {
+        write_file_mark_deleted(e->file.file);
+        /* A new file created under the same name gets a state of its own. */
+        unlink_entry(t, e);
+        e->detached = 1;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return e != NULL;
+}
+
+int open_files_attrs(open_file_table *t, const char *path, file_attrs *out)
+{
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    entry *e = find(t, path);
+    mode_t mode = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int has = e && e->file.file && write_file_attrs(e->file.file, &mode, &uid, &gid);
+    pthread_mutex_unlock(&t->lock);
+    if (has) {
+        out->has_mode = out->has_uid = out->has_gid = 1;
+        out->mode = mode;
+        out->uid = uid;
+        out->gid = gid;
+    }
+    return has;
 }
 
 void open_file_destroy(open_file *f)
 {
     if (!f)
         return;
-    entry *e = (entry *)((char *)f - offsetof(entry, file));
+    entry *e = entry_of(f);
     free(f->path);
     free(e);
 }

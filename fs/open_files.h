@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <time.h>
+#include "attrs.h"
 #include "fs_context.h"
 
 typedef struct write_file write_file;       /* fs/write_file.h */
@@ -19,14 +20,17 @@ typedef struct open_file {
 } open_file;
 
 open_file_table *open_files_new(void);
-/* Frees the table; entries still present are finished as by a last release. */
+/* Frees the table (at unmount). Entries whose writers all closed (kept by a reader) are finished as by
+ * a last release; entries still open for writing are aborted: an incomplete file never becomes the
+ * object. */
 void open_files_free(open_file_table *t);
 
-/* 1 and the current logical size and modification time when `path` is open for writing, else 0.
+/* 1 and the current logical size and modification time when `path` has changes not yet uploaded
+ * (created, written or resized; also while its last release is uploading them), else 0.
  * Either out pointer may be NULL. Called by getattr/readdir; never blocks on I/O. */
 int open_files_stat(open_file_table *t, const char *path, uint64_t *size, struct timespec *mtime);
 
-/* 1 when path is open for writing (any handle), else 0. */
+/* 1 while path has an entry: open (a write state, any handle) or its last release still uploading. */
 int open_files_contains(open_file_table *t, const char *path);
 
 /* Finds the entry for path, or inserts the one made by make(ctx, path, arg) (which returns NULL with
@@ -34,9 +38,19 @@ int open_files_contains(open_file_table *t, const char *path);
 int open_files_acquire(open_file_table *t, const char *path,
                        write_file *(*make)(fs_context *ctx, const char *path, void *arg, int *err),
                        fs_context *ctx, void *arg, open_file **out);
-/* Drops one handle. Returns 1 when it was the last one: the entry is then out of the table and the
- * caller finishes and frees it (open_file_destroy); 0 otherwise. */
+/* Drops one handle. Returns 1 when it was the last one: the entry then stays in the table, marked
+ * finishing (getattr still sees it, rename waits, a new opener of the path waits for it), while the
+ * caller finishes the upload; the caller then calls open_files_remove and frees it (open_file_destroy).
+ * 0 otherwise. */
 int open_files_release(open_file_table *t, open_file *f);
+/* Takes a finished entry out of the table (after open_files_release returned 1). */
+void open_files_remove(open_file_table *t, open_file *f);
+/* unlink of path: its open write state, if any, is discarded at its last release instead of uploaded,
+ * and leaves the table (a new file of that name starts afresh). 1 when there was one, else 0. */
+int open_files_mark_deleted(open_file_table *t, const char *path);
+/* 1 with has_mode/has_uid/has_gid and the values set in *out when path is open with a write state that
+ * created the file (its mode and owner are not in S3 yet), else 0 (*out untouched). */
+int open_files_attrs(open_file_table *t, const char *path, file_attrs *out);
 void open_file_destroy(open_file *f);       /* frees the entry (not its write_file) */
 /* Number of handles on f right now. */
 int open_files_handles(open_file_table *t, open_file *f);

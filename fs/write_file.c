@@ -14,6 +14,7 @@
 #include "attrs.h"
 #include "log.h"
 #include "meta_cache.h"
+#include "object_info.h"
 #include "policy.h"
 #include "spool.h"
 #include "write_load.h"
@@ -53,7 +54,11 @@ struct write_file {
     wf_mode state;
     int dirty;                      /* something to upload at finish */
     int changed;                    /* written or resized since the last finish */
-    int broken;                     /* an unrecoverable error: finish reports EIO once */
+    int broken;                     /* an unrecoverable error: finish reports EIO */
+    int failed;                     /* a finish failed: every later call on this state fails with EIO
+                                     * until the last handle is released (lost bytes must not be
+                                     * replaced by zeros or by the old object behind the caller) */
+    int deleted;                    /* unlinked while open: finish discards instead of uploading */
     uint64_t size;                  /* logical size */
 
     write_stream *stream;
@@ -64,6 +69,7 @@ struct write_file {
 
     spool *spool;
 
+    _Atomic uint64_t uploads;       /* successful finishes that stored an object */
     _Atomic uint64_t visible_size;
     _Atomic int visible_dirty;
     _Atomic int64_t mtime_sec;
@@ -159,12 +165,24 @@ static void keep_existing_attributes(write_file *wf)
 int write_file_new_empty(fs_context *ctx, part_uploader *uploader, const char *path, mode_t mode,
                          write_file **out)
 {
+    return write_file_new_created(ctx, uploader, path, mode, ctx->options.uid, ctx->options.gid, out);
+}
+
+int write_file_new_created(fs_context *ctx, part_uploader *uploader, const char *path, mode_t mode,
+                           uid_t uid, gid_t gid, write_file **out)
+{
     *out = NULL;
     write_file *wf = alloc_file(ctx, uploader, path);
     if (!wf)
         return -ENOMEM;
     wf->mode = mode;
+    /* Before the stream starts: the owner goes into the object's metadata with it. */
+    wf->uid = uid;
+    wf->gid = gid;
     wf->dirty = 1;
+    /* Not `changed`: dd and shell redirections dup2() the new fd and close the original before writing;
+     * an empty PUT at that flush would replace the previous version before any byte arrived (and leave
+     * an empty object behind if the writes then fail). The last release stores a file left empty. */
     publish(wf);
     if (!mode)
         keep_existing_attributes(wf);
@@ -196,13 +214,22 @@ int write_file_new_existing(fs_context *ctx, part_uploader *uploader, const char
     return 0;
 }
 
+/* Pieces hold plaintext: wiped before their memory goes back to the allocator. */
+static void free_piece(write_file *wf, piece *p)
+{
+    /* The whole allocation: a trimmed piece still holds the bytes cut off its end. */
+    if (!p->zero && p->reserved > sizeof *p)
+        secure_wipe(p->data, p->reserved - sizeof *p);
+    memory_budget_release(&wf->ctx->memory, p->reserved);
+    free(p);
+}
+
 static void free_pieces(write_file *wf)
 {
     while (wf->pieces) {
         piece *p = wf->pieces;
         wf->pieces = p->next;
-        memory_budget_release(&wf->ctx->memory, p->reserved);
-        free(p);
+        free_piece(wf, p);
     }
     wf->window_bytes = 0;
 }
@@ -350,8 +377,7 @@ static int drain_window(write_file *wf)
         wf->pieces = p->next;
         if (!p->zero)
             wf->window_bytes -= p->len;
-        memory_budget_release(&wf->ctx->memory, p->reserved);
-        free(p);
+        free_piece(wf, p);
         if (rc != 0)
             return rc;
     }
@@ -386,8 +412,7 @@ static void drop_piece(write_file *wf, piece **at)
     *at = p->next;
     if (!p->zero)
         wf->window_bytes -= p->len;
-    memory_budget_release(&wf->ctx->memory, p->reserved);
-    free(p);
+    free_piece(wf, p);
 }
 
 /* Clears [off, end) of held pieces, since a newer write covers it. A write that lands strictly inside
@@ -445,8 +470,15 @@ static int punch_window(write_file *wf, uint64_t off, uint64_t end, const uint8_
 static int hold_in_window(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
 {
     size_t reserve = sizeof(piece) + len;
-    if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0)
-        return -ENOMEM;
+    if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0) {
+        /* This stream's own parts in flight hold memory that comes back as they land: wait for them
+         * once before giving up on the window. */
+        int rc = write_stream_wait_parts(wf->stream);
+        if (rc != 0)
+            return rc;
+        if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0)
+            return -ENOMEM;
+    }
     piece *p = malloc(reserve);
     if (!p) {
         memory_budget_release(&wf->ctx->memory, reserve);
@@ -493,8 +525,13 @@ static int stream_write(write_file *wf, const uint8_t *data, size_t len, uint64_
                 insert_piece(wf, p);
                 return 0;
             }
-            if (hold_in_window(wf, data, len, offset) == 0)
+            int held = hold_in_window(wf, data, len, offset);
+            if (held == 0)
                 return 0;
+            if (held != -ENOMEM)
+                return held;
+            int rc = leave_stream(wf, "write ahead of the frontier with no memory left to hold it (max_memory)");
+            return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
         }
         int rc = leave_stream(wf, "write beyond the reorder window");
         return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
@@ -511,7 +548,7 @@ ssize_t write_file_write(write_file *wf, const char *buf, size_t size, off_t off
     const uint8_t *data = (const uint8_t *)buf;
     pthread_mutex_lock(&wf->lock);
     int rc = 0;
-    if (wf->broken) {
+    if (wf->broken || wf->failed) {
         rc = -EIO;
     } else if (wf->state == WF_IDLE) {
         rc = load_into_spool(wf);
@@ -523,10 +560,22 @@ ssize_t write_file_write(write_file *wf, const char *buf, size_t size, off_t off
         }
     }
     if (rc == 0 && size > 0) {
+        wf_mode was = wf->state;
+        uint64_t streamed = wf->stream ? write_stream_length(wf->stream) : 0, tail = wf->zero_tail;
+        const piece *first = wf->pieces;
+        uint64_t held = wf->window_bytes;
         if (wf->state == WF_STREAM)
             rc = stream_write(wf, data, size, (uint64_t)offset);
         else
             rc = spool_write(wf->spool, (uint64_t)offset, data, size);
+        /* A write refused whole (EFBIG up front, no memory for a window piece) leaves the file as it
+         * was. One that failed after the stream or spool took part of it cannot be undone: the caller
+         * is told nothing was written, so nothing of this file may be stored. */
+        int untouched = was == WF_STREAM && wf->state == WF_STREAM &&
+                        write_stream_length(wf->stream) == streamed && wf->zero_tail == tail &&
+                        wf->pieces == first && wf->window_bytes == held;
+        if (rc != 0 && !untouched)
+            wf->broken = 1;
     }
     if (rc == 0) {
         if ((uint64_t)offset + size > wf->size)
@@ -561,14 +610,20 @@ static void trim_window(write_file *wf, uint64_t size)
     }
 }
 
-int write_file_truncate(write_file *wf, uint64_t size)
+/* Caller holds wf->lock. */
+static int truncate_locked(write_file *wf, uint64_t size)
 {
-    pthread_mutex_lock(&wf->lock);
     int rc = 0;
-    if (wf->broken) {
+    if (wf->broken || wf->failed) {
         rc = -EIO;
     } else if (wf->state == WF_IDLE) {
         if (size == 0) {
+            /* Emptying an object keeps its stored attributes, as truncating a local file does. */
+            if (!wf->mode) {
+                kv_list_free(&wf->kept_metadata);
+                kv_list_init(&wf->kept_metadata);
+                keep_existing_attributes(wf);
+            }
             rc = start_stream(wf);
         } else {
             rc = load_into_spool(wf);
@@ -577,7 +632,6 @@ int write_file_truncate(write_file *wf, uint64_t size)
                 spool_free(wf->spool);
                 wf->spool = NULL;
                 wf->state = WF_IDLE;
-                pthread_mutex_unlock(&wf->lock);
                 return 0;
             }
             if (rc == 0)
@@ -597,6 +651,12 @@ int write_file_truncate(write_file *wf, uint64_t size)
             wf->stream = NULL;
             wf->zero_tail = 0;
             rc = start_stream(wf);
+        } else if ((rc = write_stream_truncate(wf->stream, size)) != -ENOTSUP) {
+            /* Everything from size on was still in memory: cut back in place, keep streaming. */
+            if (rc == 0) {
+                wf->zero_tail = 0;
+                trim_window(wf, size);
+            }
         } else {
             rc = leave_stream(wf, "truncation below the bytes already encrypted");
             if (rc == 0)
@@ -613,14 +673,72 @@ int write_file_truncate(write_file *wf, uint64_t size)
     } else if (rc == -EIO) {
         wf->broken = 1;
     }
+    return rc;
+}
+
+int write_file_truncate(write_file *wf, uint64_t size)
+{
+    pthread_mutex_lock(&wf->lock);
+    int rc = truncate_locked(wf, size);
     pthread_mutex_unlock(&wf->lock);
     return rc;
+}
+
+/* The size a reader sees now. Caller holds wf->lock. An unchanged file is its object (HEAD). */
+static int current_size(write_file *wf, uint64_t *size)
+{
+    if (wf->state != WF_IDLE || wf->dirty) {
+        *size = wf->size;
+        return 0;
+    }
+    object_info info;
+    int rc = object_info_head(wf->ctx, wf->key, -1, &info);
+    if (rc == -ENOENT) {
+        *size = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    rc = object_info_plain_size(wf->ctx, &info, NULL);
+    if (rc == 0)
+        *size = info.plain_size;
+    object_info_free(&info);
+    return rc;
+}
+
+int write_file_grow(write_file *wf, uint64_t size)
+{
+    pthread_mutex_lock(&wf->lock);
+    uint64_t now = 0;
+    int rc = wf->broken || wf->failed ? -EIO : current_size(wf, &now);
+    if (rc == 0 && size > now)
+        rc = truncate_locked(wf, size);
+    pthread_mutex_unlock(&wf->lock);
+    return rc;
+}
+
+void write_file_mark_deleted(write_file *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    wf->deleted = 1;
+    pthread_mutex_unlock(&wf->lock);
+}
+
+int write_file_attrs(write_file *wf, mode_t *mode, uid_t *uid, gid_t *gid)
+{
+    pthread_mutex_lock(&wf->lock);
+    int has = wf->mode != 0;
+    *mode = wf->mode;
+    *uid = wf->uid;
+    *gid = wf->gid;
+    pthread_mutex_unlock(&wf->lock);
+    return has;
 }
 
 int write_file_fsync(write_file *wf)
 {
     pthread_mutex_lock(&wf->lock);
-    int rc = wf->broken ? -EIO : 0;
+    int rc = wf->broken || wf->failed ? -EIO : 0;
     if (rc == 0 && wf->state == WF_STREAM)
         rc = write_stream_wait_parts(wf->stream);
     pthread_mutex_unlock(&wf->lock);
@@ -629,9 +747,14 @@ int write_file_fsync(write_file *wf)
 
 ssize_t write_file_read(write_file *wf, char *buf, size_t size, off_t offset)
 {
+    return write_file_read_ex(wf, buf, size, offset, 1);
+}
+
+ssize_t write_file_read_ex(write_file *wf, char *buf, size_t size, off_t offset, int may_leave_stream)
+{
     pthread_mutex_lock(&wf->lock);
     ssize_t rc;
-    if (wf->state == WF_IDLE) {
+    if (wf->state == WF_IDLE || (wf->state == WF_STREAM && !may_leave_stream)) {
         rc = -EAGAIN;
     } else if (wf->state == WF_STREAM && write_stream_has_uploaded(wf->stream)) {
         /* The bytes are in S3 as parts of an unfinished upload: not readable, but the upload goes on. */
@@ -710,7 +833,12 @@ int write_file_finish(write_file *wf)
 {
     pthread_mutex_lock(&wf->lock);
     int rc = 0;
-    if (wf->broken) {
+    if (wf->failed) {
+        rc = -EIO;                     /* reported already; the object is unchanged */
+    } else if (wf->deleted) {
+        if (wf->dirty)
+            log_info("%s: deleted while open; its pending data is discarded", wf->path);
+    } else if (wf->broken) {
         if (wf->stream)
             write_stream_fail(wf->stream, "a write could not be taken by the streaming upload");
         else
@@ -729,6 +857,8 @@ int write_file_finish(write_file *wf)
         if (rc != 0) {
             log_error("%s: upload failed; the object is unchanged", wf->path);
             rc = -EIO;
+        } else {
+            wf->uploads++;
         }
         invalidate_cache(wf);
     }
@@ -743,15 +873,22 @@ int write_file_finish(write_file *wf)
     wf->dirty = 0;
     wf->changed = 0;
     wf->broken = 0;
+    if (rc != 0)
+        wf->failed = 1;
     publish(wf);
     pthread_mutex_unlock(&wf->lock);
     return rc;
 }
 
+uint64_t write_file_uploads(write_file *wf)
+{
+    return wf->uploads;
+}
+
 int write_file_has_changes(write_file *wf)
 {
     pthread_mutex_lock(&wf->lock);
-    int changed = wf->changed || wf->broken;
+    int changed = wf->changed || wf->broken || wf->failed;
     pthread_mutex_unlock(&wf->lock);
     return changed;
 }

@@ -1,5 +1,7 @@
-/* Object -> spool: HEAD, envelope, data key from KMS (contexts in the envelope's order), then ranged
- * GETs decrypted block by block; the final block's padding is checked strictly and removed. */
+/* Object -> spool: HEAD and envelope through object_info (metadata or <key>.instruction), the data key
+ * through object_info_data_key (key cache, KMS), then ranged GETs pinned to the HEAD's ETag (If-Match:
+ * a replacement uploaded meanwhile is never mixed in) decrypted block by block; the final block's
+ * padding is checked strictly and removed. */
 #include "write_load.h"
 
 #include <errno.h>
@@ -9,80 +11,63 @@
 #include "cbc_random.h"
 #include "envelope.h"
 #include "log.h"
+#include "object_info.h"
 #include "secure_mem.h"
 
 #define LOAD_CHUNK (1024 * 1024)
 
-static int get_exact(fs_context *ctx, const char *key, uint64_t offset, size_t len, uint8_t *buf)
+static int get_exact(fs_context *ctx, const char *key, const char *etag, uint64_t offset, size_t len,
+                     uint8_t *buf)
 {
     aws_error err;
     aws_error_clear(&err);
     size_t got = 0;
     ctx->counters.s3_requests++;
-    if (ctx->objects->ops->get_range(ctx->objects, key, offset, len, buf, &got, &err) != 0 || got != len) {
+    if (object_info_get_range(ctx, key, etag, offset, len, buf, &got, &err) != 0 || got != len) {
         char detail[256];
         ctx->counters.s3_errors++;
         log_error("reading %s back for a change failed: %s", key,
-                  got != len && err.kind == AWS_OK ? "object shorter than expected"
-                                                   : aws_error_format(&err, detail, sizeof detail));
+                  err.kind == AWS_ERR_CHANGED ? "the object was replaced while being read"
+                  : got != len && err.kind == AWS_OK ? "object shorter than expected"
+                                                     : aws_error_format(&err, detail, sizeof detail));
         return -EIO;
     }
     ctx->counters.bytes_fetched += got;
     return 0;
 }
 
-static int load_plain(fs_context *ctx, const char *key, uint64_t size, spool *sp)
+static int load_plain(fs_context *ctx, const object_info *info, spool *sp)
 {
     uint8_t *buf = malloc(LOAD_CHUNK);
     if (!buf)
         return -ENOMEM;
     int rc = 0;
+    uint64_t size = info->head.size;
     for (uint64_t off = 0; rc == 0 && off < size; off += LOAD_CHUNK) {
         size_t n = size - off < LOAD_CHUNK ? (size_t)(size - off) : LOAD_CHUNK;
-        rc = get_exact(ctx, key, off, n, buf);
+        rc = get_exact(ctx, info->key, info->head.etag, off, n, buf);
         if (rc == 0)
             rc = spool_write(sp, off, buf, n);
     }
+    secure_wipe(buf, LOAD_CHUNK);
     free(buf);
     return rc;
 }
 
-static int unwrap_data_key(fs_context *ctx, const char *key, const cse_envelope *env, secure_buf **data_key)
+static int load_cbc(fs_context *ctx, const object_info *info, spool *sp)
 {
-    kv_list contexts[2];
-    size_t count = 0;
-    if (cse_envelope_kms_contexts(env, contexts, &count) != CSE_OK)
-        return -EIO;
-    int rc = -EIO;
-    aws_error err;
-    aws_error_clear(&err);
-    for (size_t i = 0; i < count && rc != 0; i++) {
-        ctx->counters.kms_decrypt_calls++;
-        if (kms_decrypt(ctx->kms, env->encrypted_key, env->encrypted_key_len, &contexts[i], NULL, data_key,
-                        &err) == 0 && *data_key && (*data_key)->len == 32)
-            rc = 0;
-    }
-    for (size_t i = 0; i < count; i++)
-        kv_list_free(&contexts[i]);
-    if (rc != 0) {
-        char detail[256];
-        log_error("reading %s back for a change: KMS Decrypt failed: %s", key,
-                  aws_error_format(&err, detail, sizeof detail));
-    }
-    return rc;
-}
-
-static int load_cbc(fs_context *ctx, const char *key, uint64_t stored, const cse_envelope *env, spool *sp)
-{
+    const char *key = info->key;
+    const cse_envelope *env = &info->env;
+    uint64_t stored = info->head.size;
     if (stored == 0 || stored % 16 != 0) {
         log_error("reading %s back for a change: ciphertext length %llu is not whole blocks", key,
                   (unsigned long long)stored);
         return -EIO;
     }
     secure_buf *data_key = NULL;
-    int rc = unwrap_data_key(ctx, key, env, &data_key);
+    int rc = object_info_data_key(ctx, info, &data_key);
     if (rc != 0)
-        return rc;
+        return -EIO;
     cbc_decryptor *dec = NULL;
     uint8_t *buf = malloc(LOAD_CHUNK);
     if (!buf || cbc_decryptor_new(data_key->bytes, &dec) != CSE_OK) {
@@ -94,7 +79,7 @@ static int load_cbc(fs_context *ctx, const char *key, uint64_t stored, const cse
     memcpy(prev, env->iv, 16);
     for (uint64_t off = 0; rc == 0 && off < stored; off += LOAD_CHUNK) {
         size_t n = stored - off < LOAD_CHUNK ? (size_t)(stored - off) : LOAD_CHUNK;
-        rc = get_exact(ctx, key, off, n, buf);
+        rc = get_exact(ctx, key, info->head.etag, off, n, buf);
         if (rc != 0)
             break;
         uint8_t next_prev[16];
@@ -128,44 +113,30 @@ static int load_cbc(fs_context *ctx, const char *key, uint64_t stored, const cse
 
 int write_load_object(fs_context *ctx, const char *key, spool *sp, kv_list *keep_metadata)
 {
-    objc_head head;
-    memset(&head, 0, sizeof head);
-    kv_list_init(&head.metadata);
-    aws_error err;
-    aws_error_clear(&err);
+    object_info info;
     ctx->counters.s3_requests++;
-    if (ctx->objects->ops->head(ctx->objects, key, &head, &err) != 0) {
-        if (err.kind == AWS_ERR_NOT_FOUND)
-            return -ENOENT;
-        char detail[256];
-        ctx->counters.s3_errors++;
-        log_error("reading %s back for a change: HEAD failed: %s", key, aws_error_format(&err, detail, sizeof detail));
-        return -EIO;
+    int rc = object_info_head(ctx, key, -1, &info);
+    if (rc != 0) {
+        if (rc != -ENOENT)
+            log_error("reading %s back for a change: %s", key, rc == -ENOMEM ? "out of memory"
+                                                                            : "HEAD or envelope failed");
+        return rc == -ENOENT || rc == -ENOMEM ? rc : -EIO;
     }
-    for (size_t i = 0; keep_metadata && i < head.metadata.count; i++) {
-        const kv_pair *kv = &head.metadata.items[i];
+    for (size_t i = 0; keep_metadata && i < info.head.metadata.count; i++) {
+        const kv_pair *kv = &info.head.metadata.items[i];
         if (strncasecmp(kv->name, "x-amz-", 6) != 0 && kv_list_set(keep_metadata, kv->name, kv->value) != 0) {
-            objc_head_free(&head);
+            object_info_free(&info);
             return -ENOMEM;
         }
     }
-    cse_envelope env;
-    memset(&env, 0, sizeof env);
-    cse_status st = cse_envelope_parse_metadata(&head.metadata, &env);
-    int rc;
-    if (st == CSE_ERR_NOT_ENCRYPTED) {
-        rc = load_plain(ctx, key, head.size, sp);
-    } else if (st != CSE_OK) {
-        log_error("reading %s back for a change: bad envelope: %s", key, cse_strerror(st));
-        rc = -EIO;
-    } else if (env.cek_alg != CSE_CEK_AES_CBC) {
+    if (!info.encrypted) {
+        rc = load_plain(ctx, &info, sp);
+    } else if (info.env.cek_alg != CSE_CEK_AES_CBC) {
         log_error("%s: changing a GCM object in place is not supported (copy it to a new file instead)", key);
         rc = -EIO;
     } else {
-        rc = load_cbc(ctx, key, head.size, &env, sp);
+        rc = load_cbc(ctx, &info, sp);
     }
-    if (st == CSE_OK)
-        cse_envelope_free(&env);
-    objc_head_free(&head);
+    object_info_free(&info);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* Loads an existing object's plaintext into a spool, so that a file opened for writing without O_TRUNC
  * (append, patch in place) can be changed and re-encrypted with a fresh data key on close. Handles plain
- * objects and CBC-encrypted ones (envelope in metadata); GCM objects and instruction files are refused
- * (-EIO, logged): s3csefs never writes them, so changing one in place is left to copy-and-replace. */
+ * objects and CBC-encrypted ones (envelope in metadata or in a <key>.instruction object, resolved by
+ * object_info_head); GCM objects are refused (-EIO, logged): s3csefs never writes them, so changing one
+ * in place is left to copy-and-replace. Every GET is pinned to the HEAD's ETag: an object replaced
+ * while it is read gives -EIO, never a mix of two versions. */
 #ifndef S3CSEFS_WRITE_LOAD_H
 #define S3CSEFS_WRITE_LOAD_H
 
