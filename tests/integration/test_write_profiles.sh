@@ -5,16 +5,7 @@
 # (mode, uid, gid, mtime) are stored with it and survive an overwrite.
 # Run by CTest as: tests/lib/with-stack tests/integration/test_write_profiles.sh
 set -uo pipefail
-: "${AWS_ENDPOINT_URL:?run me through tests/lib/with-stack}"
-src_dir=${S3CSEFS_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$src_dir/tests/lib/mount.sh"
-PY=${S3CSEFS_PYTHON:-python3}
-REF_PY="$PY $src_dir/tests/tools/ref_cse.py"
-REF_RB="ruby $src_dir/tests/tools/ref_cse.rb"
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+. "$(dirname "$0")/../lib/itest.sh"
 
 work=$S3CSEFS_TEST_TMPDIR/profiles
 mnt=$S3CSEFS_TEST_TMPDIR/mnt
