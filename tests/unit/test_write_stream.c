@@ -23,58 +23,13 @@
 
 #define MIB (1024 * 1024)
 
-typedef struct {
-    fs_context ctx;
-    object_client *memory;       /* the store itself (ctx.objects may be a faulty wrapper) */
-    part_uploader *uploader;
-} fixture;
+#include "write_fixture.h"
 
 static void fixture_init(fixture *f, uint64_t part_size, uint64_t max_memory)
 {
-    memset(f, 0, sizeof *f);
-    fs_options_defaults(&f->ctx.options);
-    f->ctx.options.part_size = part_size;
-    f->ctx.options.max_memory = max_memory;
-    f->ctx.options.reorder_window = 4 * MIB;
-    snprintf(f->ctx.options.spool_dir, sizeof f->ctx.options.spool_dir, "/tmp");
-    assert_int_equal(memory_budget_init(&f->ctx.memory, max_memory), 0);
-    f->memory = objc_new_memory();
-    assert_non_null(f->memory);
-    f->ctx.objects = f->memory;
-    f->ctx.kms = kms_client_new_local();
-    assert_non_null(f->ctx.kms);
-    int enabled = 0;
-    aws_error err;
-    assert_int_equal(kms_describe_key(f->ctx.kms, KMS_LOCAL_ALIAS, f->ctx.key_arn, sizeof f->ctx.key_arn,
-                                      &enabled, &err), 0);
-    assert_true(enabled);
-    f->uploader = part_uploader_new(f->memory, &f->ctx.counters, 3);
-    assert_non_null(f->uploader);
-}
-
-static void fixture_free(fixture *f)
-{
-    part_uploader_free(f->uploader);
-    assert_int_equal(memory_budget_used(&f->ctx.memory), 0);
-    kms_client_free(f->ctx.kms);
-    if (f->ctx.objects != f->memory)
-        objc_free(f->ctx.objects);
-    objc_free(f->memory);
-    memory_budget_destroy(&f->ctx.memory);
-}
-
-/* Deterministic pseudo-random plaintext (xorshift), independent of the code under test. */
-static uint8_t *make_plain(size_t len, uint32_t seed)
-{
-    uint8_t *p = malloc(len ? len : 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-    return p;
+    fixture_config cfg = { .part_size = part_size, .max_memory = max_memory, .reorder_window = 4 * MIB,
+                           .upload_workers = 3 };
+    fixture_setup(f, &cfg);
 }
 
 /* Decrypts a stored object with crypto/ primitives; returns the plaintext (malloc'd) and its length. */

@@ -23,55 +23,14 @@
 #include "part_uploader.h"
 #include "write_stream.h"
 
-typedef struct {
-    fs_context ctx;
-    object_client *memory;
-    part_uploader *uploader;
-} fixture;
+#include "write_fixture.h"
 
 static void fixture_init(fixture *f, uint64_t part_size, uint64_t max_memory, const char *spool_dir,
                          object_client *uploader_client)
 {
-    memset(f, 0, sizeof *f);
-    fs_options_defaults(&f->ctx.options);
-    f->ctx.options.part_size = part_size;
-    f->ctx.options.max_memory = max_memory;
-    snprintf(f->ctx.options.spool_dir, sizeof f->ctx.options.spool_dir, "%s", spool_dir);
-    assert_int_equal(memory_budget_init(&f->ctx.memory, max_memory), 0);
-    f->memory = objc_new_memory();
-    assert_non_null(f->memory);
-    assert_int_equal(objc_memory_set_min_part_size(f->memory, 1), 0);
-    f->ctx.objects = f->memory;
-    f->ctx.kms = kms_client_new_local();
-    assert_non_null(f->ctx.kms);
-    int enabled = 0;
-    aws_error err;
-    assert_int_equal(kms_describe_key(f->ctx.kms, KMS_LOCAL_ALIAS, f->ctx.key_arn, sizeof f->ctx.key_arn,
-                                      &enabled, &err), 0);
-    f->uploader = part_uploader_new(uploader_client ? uploader_client : f->memory, &f->ctx.counters, 2);
-    assert_non_null(f->uploader);
-}
-
-static void fixture_free(fixture *f)
-{
-    part_uploader_free(f->uploader);
-    assert_int_equal(memory_budget_used(&f->ctx.memory), 0);
-    kms_client_free(f->ctx.kms);
-    objc_free(f->memory);
-    memory_budget_destroy(&f->ctx.memory);
-}
-
-static uint8_t *make_plain(size_t len, uint32_t seed)
-{
-    uint8_t *p = malloc(len ? len : 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-    return p;
+    fixture_config cfg = { .part_size = part_size, .max_memory = max_memory, .spool_dir = spool_dir,
+                           .min_part_size = 1, .uploader_client = uploader_client, .upload_workers = 2 };
+    fixture_setup(f, &cfg);
 }
 
 /* Decrypts the stored object and compares it with want[0..want_len). */
