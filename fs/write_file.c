@@ -533,6 +533,9 @@ static int stream_write(write_file *wf, const uint8_t *data, size_t len, uint64_
             int rc = leave_stream(wf, "write ahead of the frontier with no memory left to hold it (max_memory)");
             return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
         }
+        log_info("%s: write of %zu bytes at %llu is %llu bytes past the frontier %llu (reorder_window %llu)",
+                 wf->path, len, (unsigned long long)offset, (unsigned long long)(offset + len - frontier),
+                 (unsigned long long)frontier, (unsigned long long)wf->ctx->options.reorder_window);
         int rc = leave_stream(wf, "write beyond the reorder window");
         return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
     }
