@@ -32,55 +32,6 @@ static void fixture_init(fixture *f, uint64_t part_size, uint64_t max_memory)
     fixture_setup(f, &cfg);
 }
 
-/* Decrypts a stored object with crypto/ primitives; returns the plaintext (malloc'd) and its length. */
-static uint8_t *decrypt_object(fixture *f, const char *key, size_t *plain_len, kv_list *md_out, int *encrypted)
-{
-    uint8_t *body = NULL;
-    size_t len = 0;
-    kv_list md;
-    assert_int_equal(objc_memory_get_object(f->memory, key, &body, &len, &md), 0);
-    cse_envelope env;
-    cse_status st = cse_envelope_parse_metadata(&md, &env);
-    if (st == CSE_ERR_NOT_ENCRYPTED) {
-        *encrypted = 0;
-        *plain_len = len;
-        if (md_out)
-            *md_out = md;
-        else
-            kv_list_free(&md);
-        return body;
-    }
-    assert_int_equal(st, CSE_OK);
-    *encrypted = 1;
-    assert_int_equal(env.cek_alg, CSE_CEK_AES_CBC);
-    assert_int_equal(env.wrap_alg, CSE_WRAP_KMS);
-    assert_string_equal(kv_list_get(&env.matdesc, "kms_cmk_id"), f->ctx.key_arn);
-    assert_int_equal(env.matdesc.count, 1);
-    assert_int_equal(len % 16, 0);
-    assert_true(len >= 16);
-    secure_buf *dk = NULL;
-    aws_error err;
-    assert_int_equal(kms_decrypt(f->ctx.kms, env.encrypted_key, env.encrypted_key_len, &env.matdesc, NULL, &dk, &err), 0);
-    cbc_decryptor *dec = NULL;
-    assert_int_equal(cbc_decryptor_new(dk->bytes, &dec), CSE_OK);
-    uint8_t *plain = malloc(len);
-    assert_int_equal(cbc_decrypt_blocks(dec, env.iv, body, len, plain), CSE_OK);
-    unsigned pad = 0;
-    assert_int_equal(cbc_check_padding(plain + len - 16, &pad), CSE_OK);
-    *plain_len = len - pad;
-    if (env.has_plain_length)
-        assert_int_equal(env.plain_length, *plain_len);
-    cbc_decryptor_free(dec);
-    secure_buf_free(dk);
-    cse_envelope_free(&env);
-    free(body);
-    if (md_out)
-        *md_out = md;
-    else
-        kv_list_free(&md);
-    return plain;
-}
-
 static void expect_object(fixture *f, const char *key, const uint8_t *want, size_t want_len, int want_encrypted)
 {
     size_t got_len = 0;

@@ -36,31 +36,13 @@ static void fixture_init(fixture *f, uint64_t part_size, uint64_t max_memory, co
 /* Decrypts the stored object and compares it with want[0..want_len). */
 static void expect_object(fixture *f, const char *key, const uint8_t *want, size_t want_len)
 {
-    uint8_t *body = NULL;
     size_t len = 0;
-    kv_list md;
-    assert_int_equal(objc_memory_get_object(f->memory, key, &body, &len, &md), 0);
-    cse_envelope env;
-    assert_int_equal(cse_envelope_parse_metadata(&md, &env), CSE_OK);
-    kv_list_free(&md);
-    assert_int_equal(len % 16, 0);
-    secure_buf *dk = NULL;
-    aws_error err;
-    assert_int_equal(kms_decrypt(f->ctx.kms, env.encrypted_key, env.encrypted_key_len, &env.matdesc, NULL,
-                                 &dk, &err), 0);
-    cbc_decryptor *dec = NULL;
-    assert_int_equal(cbc_decryptor_new(dk->bytes, &dec), CSE_OK);
-    uint8_t *plain = malloc(len);
-    assert_int_equal(cbc_decrypt_blocks(dec, env.iv, body, len, plain), CSE_OK);
-    unsigned pad = 0;
-    assert_int_equal(cbc_check_padding(plain + len - 16, &pad), CSE_OK);
-    assert_int_equal(len - pad, want_len);
+    int encrypted = 0;
+    uint8_t *plain = decrypt_object(f, key, &len, NULL, &encrypted);
+    assert_true(encrypted);
+    assert_int_equal(len, want_len);
     assert_memory_equal(plain, want, want_len);
-    cbc_decryptor_free(dec);
-    secure_buf_free(dk);
-    cse_envelope_free(&env);
     free(plain);
-    free(body);
 }
 
 /* 16-byte first parts doubling every 1,000 parts: 10,000 parts hold 16 * 1000 * (1 + 2 + ... + 512). */

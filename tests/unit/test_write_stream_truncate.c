@@ -37,38 +37,8 @@ static void fixture_init(fixture *f, uint64_t part_size, uint64_t max_memory)
 /* The stored object's plaintext: decrypted with the primitives when it carries an envelope. */
 static uint8_t *stored_plain(fixture *f, const char *key, size_t *plain_len)
 {
-    uint8_t *body = NULL;
-    size_t len = 0;
-    kv_list md;
-    assert_int_equal(objc_memory_get_object(f->memory, key, &body, &len, &md), 0);
-    cse_envelope env;
-    cse_status st = cse_envelope_parse_metadata(&md, &env);
-    kv_list_free(&md);
-    if (st == CSE_ERR_NOT_ENCRYPTED) {
-        *plain_len = len;
-        return body;
-    }
-    assert_int_equal(st, CSE_OK);
-    assert_int_equal(len % 16, 0);
-    assert_true(len >= 16);
-    secure_buf *dk = NULL;
-    aws_error err;
-    assert_int_equal(kms_decrypt(f->ctx.kms, env.encrypted_key, env.encrypted_key_len, &env.matdesc, NULL,
-                                 &dk, &err), 0);
-    cbc_decryptor *dec = NULL;
-    assert_int_equal(cbc_decryptor_new(dk->bytes, &dec), CSE_OK);
-    uint8_t *plain = malloc(len);
-    assert_int_equal(cbc_decrypt_blocks(dec, env.iv, body, len, plain), CSE_OK);
-    unsigned pad = 0;
-    assert_int_equal(cbc_check_padding(plain + len - 16, &pad), CSE_OK);
-    *plain_len = len - pad;
-    if (env.has_plain_length)
-        assert_int_equal(env.plain_length, *plain_len);
-    cbc_decryptor_free(dec);
-    secure_buf_free(dk);
-    cse_envelope_free(&env);
-    free(body);
-    return plain;
+    int encrypted = 0;
+    return decrypt_object(f, key, plain_len, NULL, &encrypted);
 }
 
 static void append_chunks(write_stream *s, const uint8_t *data, size_t len, size_t chunk)

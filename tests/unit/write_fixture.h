@@ -1,6 +1,7 @@
 /* Shared scaffolding of the write-path unit tests (include after <cmocka.h>): an fs_context on the
  * in-memory object store and the local KMS, a part uploader, and deterministic plaintext. The tests
- * decrypt what was stored with the crypto primitives themselves, so nothing here checks results. */
+ * decrypt what was stored with the crypto primitives (decrypt_object below: KMS Decrypt of the envelope
+ * key under the matdesc context, CBC over the whole body, strict padding), never with the code under test. */
 #ifndef S3CSEFS_TEST_WRITE_FIXTURE_H
 #define S3CSEFS_TEST_WRITE_FIXTURE_H
 
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cbc_random.h"
+#include "envelope.h"
 #include "fs_context.h"
 #include "kms_local.h"
 #include "objc_memory.h"
@@ -82,6 +85,55 @@ static inline uint8_t *make_plain(size_t len, uint32_t seed)
         p[i] = (uint8_t)x;
     }
     return p;
+}
+
+/* Decrypts a stored object with crypto/ primitives; returns the plaintext (malloc'd) and its length. */
+static inline uint8_t *decrypt_object(fixture *f, const char *key, size_t *plain_len, kv_list *md_out, int *encrypted)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    kv_list md;
+    assert_int_equal(objc_memory_get_object(f->memory, key, &body, &len, &md), 0);
+    cse_envelope env;
+    cse_status st = cse_envelope_parse_metadata(&md, &env);
+    if (st == CSE_ERR_NOT_ENCRYPTED) {
+        *encrypted = 0;
+        *plain_len = len;
+        if (md_out)
+            *md_out = md;
+        else
+            kv_list_free(&md);
+        return body;
+    }
+    assert_int_equal(st, CSE_OK);
+    *encrypted = 1;
+    assert_int_equal(env.cek_alg, CSE_CEK_AES_CBC);
+    assert_int_equal(env.wrap_alg, CSE_WRAP_KMS);
+    assert_string_equal(kv_list_get(&env.matdesc, "kms_cmk_id"), f->ctx.key_arn);
+    assert_int_equal(env.matdesc.count, 1);
+    assert_int_equal(len % 16, 0);
+    assert_true(len >= 16);
+    secure_buf *dk = NULL;
+    aws_error err;
+    assert_int_equal(kms_decrypt(f->ctx.kms, env.encrypted_key, env.encrypted_key_len, &env.matdesc, NULL, &dk, &err), 0);
+    cbc_decryptor *dec = NULL;
+    assert_int_equal(cbc_decryptor_new(dk->bytes, &dec), CSE_OK);
+    uint8_t *plain = malloc(len);
+    assert_int_equal(cbc_decrypt_blocks(dec, env.iv, body, len, plain), CSE_OK);
+    unsigned pad = 0;
+    assert_int_equal(cbc_check_padding(plain + len - 16, &pad), CSE_OK);
+    *plain_len = len - pad;
+    if (env.has_plain_length)
+        assert_int_equal(env.plain_length, *plain_len);
+    cbc_decryptor_free(dec);
+    secure_buf_free(dk);
+    cse_envelope_free(&env);
+    free(body);
+    if (md_out)
+        *md_out = md;
+    else
+        kv_list_free(&md);
+    return plain;
 }
 
 #endif
