@@ -26,72 +26,21 @@
 
 #define MIB (1024 * 1024)
 
-typedef struct {
-    fs_context ctx;
-    object_client *memory;
-    part_uploader *uploader;
-} fixture;
+#include "write_fixture.h"
 
 static void fixture_init(fixture *f)
 {
-    memset(f, 0, sizeof *f);
-    fs_options_defaults(&f->ctx.options);
-    f->ctx.options.part_size = 5 * MIB;
-    f->ctx.options.max_memory = 64 * MIB;
-    f->ctx.options.reorder_window = 4 * MIB;
-    snprintf(f->ctx.options.spool_dir, sizeof f->ctx.options.spool_dir, "/tmp");
-    assert_int_equal(memory_budget_init(&f->ctx.memory, f->ctx.options.max_memory), 0);
-    f->memory = objc_new_memory();
-    assert_non_null(f->memory);
-    f->ctx.objects = f->memory;
-    f->ctx.kms = kms_client_new_local();
-    assert_non_null(f->ctx.kms);
-    int enabled = 0;
-    aws_error err;
-    assert_int_equal(kms_describe_key(f->ctx.kms, KMS_LOCAL_ALIAS, f->ctx.key_arn, sizeof f->ctx.key_arn,
-                                      &enabled, &err), 0);
-    f->uploader = part_uploader_new(f->memory, &f->ctx.counters, 2);
-    assert_non_null(f->uploader);
-}
-
-static void fixture_free(fixture *f)
-{
-    part_uploader_free(f->uploader);
-    assert_int_equal(memory_budget_used(&f->ctx.memory), 0);
-    kms_client_free(f->ctx.kms);
-    if (f->ctx.objects != f->memory)
-        objc_free(f->ctx.objects);
-    objc_free(f->memory);
-    memory_budget_destroy(&f->ctx.memory);
+    fixture_config cfg = { .part_size = 5 * MIB, .max_memory = 64 * MIB, .reorder_window = 4 * MIB,
+                           .upload_workers = 2 };
+    fixture_setup(f, &cfg);
 }
 
 /* The stored object's plaintext (decrypted with crypto/ and KMS directly) and its metadata. */
 static uint8_t *read_object(fixture *f, const char *key, size_t *plain_len, kv_list *md_out)
 {
-    uint8_t *body = NULL;
-    size_t len = 0;
-    kv_list md;
-    assert_int_equal(objc_memory_get_object(f->memory, key, &body, &len, &md), 0);
-    cse_envelope env;
-    assert_int_equal(cse_envelope_parse_metadata(&md, &env), CSE_OK);
-    secure_buf *dk = NULL;
-    aws_error err;
-    assert_int_equal(kms_decrypt(f->ctx.kms, env.encrypted_key, env.encrypted_key_len, &env.matdesc, NULL, &dk, &err), 0);
-    cbc_decryptor *dec = NULL;
-    assert_int_equal(cbc_decryptor_new(dk->bytes, &dec), CSE_OK);
-    uint8_t *plain = malloc(len);
-    assert_int_equal(cbc_decrypt_blocks(dec, env.iv, body, len, plain), CSE_OK);
-    unsigned pad = 0;
-    assert_int_equal(cbc_check_padding(plain + len - 16, &pad), CSE_OK);
-    *plain_len = len - pad;
-    cbc_decryptor_free(dec);
-    secure_buf_free(dk);
-    cse_envelope_free(&env);
-    free(body);
-    if (md_out)
-        *md_out = md;
-    else
-        kv_list_free(&md);
+    int encrypted = 0;
+    uint8_t *plain = decrypt_object(f, key, plain_len, md_out, &encrypted);
+    assert_true(encrypted);
     return plain;
 }
 
