@@ -31,6 +31,7 @@ static const counter_field counter_fields[] = {
     COUNTER(s3_retries),
     COUNTER(s3_errors),
     COUNTER(decrypt_errors),
+    COUNTER(window_parked_bytes),
     COUNTER(open_files),
 };
 #undef COUNTER

@@ -20,22 +20,27 @@
 #include "write_load.h"
 #include "write_stream.h"
 
-#define SPOOL_UPLOAD_CHUNK (1024 * 1024)
-/* How long an out-of-order write may wait for window memory before the file moves to the spool. */
-#define WINDOW_MEMORY_WAIT_MS 2000
+/* Spooled bytes go back to the stream through a buffer of this size from the cap when it has room, else
+ * through a small one outside it, rather than wait on memory only this stream's progress may free. */
+#define SPOOL_COPY_CHUNK (1024 * 1024)
+#define SPOOL_COPY_CHUNK_SMALL (64 * 1024)
 /* Zeros at the end of the in-order data held back from the cipher (a truncate may cut them off). */
 #define ZERO_TAIL_MAX (1024 * 1024)
 
 typedef enum { WF_IDLE, WF_STREAM, WF_SPOOL } wf_mode;
 
-/* A write that arrived ahead of the frontier, waiting for the gap before it to fill. A zero piece
- * (all-zero write: a pre-extension marker, a sparse region) holds no bytes and costs no memory. */
+/* A write that arrived ahead of the frontier, waiting for the gap before it to fill. Its bytes are in
+ * memory (within reorder_window, while max_memory allows), or parked in the file's encrypted overflow
+ * spool at the same offsets; a zero piece (all-zero write: a pre-extension marker, a sparse region)
+ * holds no bytes at all. Only memory pieces count in window_bytes and the memory budget. */
+typedef enum { PIECE_MEMORY, PIECE_ZERO, PIECE_PARKED } piece_kind;
+
 typedef struct piece {
     struct piece *next;
     uint64_t offset;
     uint64_t len;
     size_t reserved;
-    int zero;
+    piece_kind kind;
     uint8_t data[];
 } piece;
 
@@ -66,6 +71,7 @@ struct write_file {
                                      * sector padding a later truncate may cut off again */
     piece *pieces;                  /* sorted by offset, non-overlapping, all beyond the frontier */
     uint64_t window_bytes;
+    spool *overflow;                /* parked pieces' bytes (encrypted, on disk); NULL until needed */
 
     spool *spool;
 
@@ -218,7 +224,7 @@ int write_file_new_existing(fs_context *ctx, part_uploader *uploader, const char
 static void free_piece(write_file *wf, piece *p)
 {
     /* The whole allocation: a trimmed piece still holds the bytes cut off its end. */
-    if (!p->zero && p->reserved > sizeof *p)
+    if (p->kind == PIECE_MEMORY && p->reserved > sizeof *p)
         secure_wipe(p->data, p->reserved - sizeof *p);
     memory_budget_release(&wf->ctx->memory, p->reserved);
     free(p);
@@ -232,6 +238,40 @@ static void free_pieces(write_file *wf)
         free_piece(wf, p);
     }
     wf->window_bytes = 0;
+    spool_free(wf->overflow);
+    wf->overflow = NULL;
+}
+
+typedef int (*spool_copy_sink)(void *arg, uint64_t offset, const uint8_t *data, size_t len);
+
+/* Copies [from, to) of a spool to sink, in order (plaintext through a buffer wiped after). */
+static int copy_from_spool(write_file *wf, spool *src, uint64_t from, uint64_t to, spool_copy_sink sink, void *arg)
+{
+    size_t chunk = SPOOL_COPY_CHUNK;
+    int reserved = memory_budget_try_reserve(&wf->ctx->memory, chunk) == 0;
+    if (!reserved)
+        chunk = SPOOL_COPY_CHUNK_SMALL;
+    uint8_t *buf = malloc(chunk);
+    if (!buf) {
+        if (reserved)
+            memory_budget_release(&wf->ctx->memory, chunk);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    while (rc == 0 && from < to) {
+        size_t n = to - from < chunk ? (size_t)(to - from) : chunk;
+        ssize_t got = spool_read(src, from, buf, n);
+        if (got != (ssize_t)n)
+            rc = got < 0 ? (int)got : -EIO;
+        else
+            rc = sink(arg, from, buf, n);
+        from += n;
+    }
+    secure_wipe(buf, chunk);
+    free(buf);
+    if (reserved)
+        memory_budget_release(&wf->ctx->memory, chunk);
+    return rc;
 }
 
 static int spool_sink(void *arg, uint64_t offset, const uint8_t *data, size_t len)
@@ -256,9 +296,12 @@ static int leave_stream(write_file *wf, const char *why)
     }
     rc = write_stream_recover(wf->stream, spool_sink, sp);
     /* Zero pieces need nothing: the spool reads unwritten ranges as zeros. */
-    for (piece *p = wf->pieces; rc == 0 && p; p = p->next)
-        if (!p->zero)
+    for (piece *p = wf->pieces; rc == 0 && p; p = p->next) {
+        if (p->kind == PIECE_MEMORY)
             rc = spool_write(sp, p->offset, p->data, (size_t)p->len);
+        else if (p->kind == PIECE_PARKED)
+            rc = copy_from_spool(wf, wf->overflow, p->offset, p->offset + p->len, spool_sink, sp);
+    }
     if (rc == 0)
         rc = spool_truncate(sp, wf->size);
     if (rc != 0) {
@@ -359,6 +402,13 @@ static int append_in_order(write_file *wf, const uint8_t *data, size_t len)
     return rc != 0 ? rc : hold_zeros(wf, len - nonzero);
 }
 
+/* Parked bytes reaching the frontier: in order by construction (drain_window feeds from the frontier). */
+static int parked_sink(void *arg, uint64_t offset, const uint8_t *data, size_t len)
+{
+    (void)offset;
+    return append_in_order(arg, data, len);
+}
+
 /* Feeds the pieces the frontier has reached. */
 static int drain_window(write_file *wf)
 {
@@ -369,13 +419,15 @@ static int drain_window(write_file *wf)
             return 0;
         int rc = 0;
         if (p->offset + p->len > frontier) {
-            if (p->zero)
+            if (p->kind == PIECE_ZERO)
                 rc = hold_zeros(wf, p->offset + p->len - frontier);
+            else if (p->kind == PIECE_PARKED)
+                rc = copy_from_spool(wf, wf->overflow, frontier, p->offset + p->len, parked_sink, wf);
             else
                 rc = append_in_order(wf, p->data + (frontier - p->offset), (size_t)(p->offset + p->len - frontier));
         }
         wf->pieces = p->next;
-        if (!p->zero)
+        if (p->kind == PIECE_MEMORY)
             wf->window_bytes -= p->len;
         free_piece(wf, p);
         if (rc != 0)
@@ -391,17 +443,18 @@ static void insert_piece(write_file *wf, piece *p)
         at = &(*at)->next;
     p->next = *at;
     *at = p;
-    if (!p->zero)
+    if (p->kind == PIECE_MEMORY)
         wf->window_bytes += p->len;
 }
 
-static piece *new_zero_piece(uint64_t offset, uint64_t len)
+/* A piece without bytes in memory: zeros, or bytes parked in the overflow spool. */
+static piece *new_bare_piece(piece_kind kind, uint64_t offset, uint64_t len)
 {
     piece *p = calloc(1, sizeof *p);
     if (p) {
         p->offset = offset;
         p->len = len;
-        p->zero = 1;
+        p->kind = kind;
     }
     return p;
 }
@@ -410,7 +463,7 @@ static void drop_piece(write_file *wf, piece **at)
 {
     piece *p = *at;
     *at = p->next;
-    if (!p->zero)
+    if (p->kind == PIECE_MEMORY)
         wf->window_bytes -= p->len;
     free_piece(wf, p);
 }
@@ -428,16 +481,21 @@ static int punch_window(write_file *wf, uint64_t off, uint64_t end, const uint8_
             continue;
         }
         if (p->offset < off && pend > end) {
-            if (!p->zero) {
+            if (p->kind == PIECE_MEMORY) {
                 if (data)
                     memcpy(p->data + (off - p->offset), data, (size_t)(end - off));
                 else
                     memset(p->data + (off - p->offset), 0, (size_t)(end - off));
                 return 1;
             }
-            if (!data)
+            if (p->kind == PIECE_ZERO && !data)
                 return 1;
-            piece *right = new_zero_piece(end, pend - end);
+            if (p->kind == PIECE_PARKED && data) {
+                int rc = spool_write(wf->overflow, off, data, (size_t)(end - off));
+                return rc != 0 ? rc : 1;
+            }
+            /* Split around [off, end): the caller inserts the new piece between the two halves. */
+            piece *right = new_bare_piece(p->kind, end, pend - end);
             if (!right)
                 return -ENOMEM;
             p->len = off - p->offset;
@@ -450,12 +508,13 @@ static int punch_window(write_file *wf, uint64_t off, uint64_t end, const uint8_
             continue;
         }
         if (p->offset < off) {
-            if (!p->zero)
+            if (p->kind == PIECE_MEMORY)
                 wf->window_bytes -= pend - off;
             p->len = off - p->offset;
         } else {
+            /* A parked piece keeps its bytes at their offsets in the overflow spool: nothing moves. */
             uint64_t cut = end - p->offset;
-            if (!p->zero) {
+            if (p->kind == PIECE_MEMORY) {
                 memmove(p->data, p->data + cut, (size_t)(p->len - cut));
                 wf->window_bytes -= cut;
             }
@@ -467,18 +526,14 @@ static int punch_window(write_file *wf, uint64_t off, uint64_t end, const uint8_
     return 0;
 }
 
-static int hold_in_window(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
+/* Holds a write ahead of the frontier in memory; -ENOMEM (nothing changed) when the budget has no room
+ * now. It does not wait: the write that would free memory may be queued behind this one (the kernel
+ * hands a file's writes over one at a time), and parking is always possible instead. */
+static int hold_in_memory(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
 {
     size_t reserve = sizeof(piece) + len;
-    if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0) {
-        /* This stream's own parts in flight hold memory that comes back as they land: wait for them
-         * once before giving up on the window. */
-        int rc = write_stream_wait_parts(wf->stream);
-        if (rc != 0)
-            return rc;
-        if (memory_budget_reserve(&wf->ctx->memory, reserve, WINDOW_MEMORY_WAIT_MS) != 0)
-            return -ENOMEM;
-    }
+    if (memory_budget_try_reserve(&wf->ctx->memory, reserve) != 0)
+        return -ENOMEM;
     piece *p = malloc(reserve);
     if (!p) {
         memory_budget_release(&wf->ctx->memory, reserve);
@@ -487,9 +542,38 @@ static int hold_in_window(write_file *wf, const uint8_t *data, size_t len, uint6
     p->offset = offset;
     p->len = len;
     p->reserved = reserve;
-    p->zero = 0;
+    p->kind = PIECE_MEMORY;
     memcpy(p->data, data, len);
     insert_piece(wf, p);
+    return 0;
+}
+
+/* Parks a write ahead of the frontier in the encrypted overflow spool: however far ahead it lands (a
+ * request that smbd's thread pool or the client held back while later ones went on), the file keeps
+ * streaming and the parked bytes go to the cipher when the frontier reaches them. */
+static int park(write_file *wf, const uint8_t *data, size_t len, uint64_t offset)
+{
+    if (!wf->overflow) {
+        int rc = spool_new(wf->ctx->options.spool_dir, &wf->ctx->counters, &wf->overflow);
+        if (rc != 0) {
+            log_error("%s: cannot create an overflow spool file in %s: %s", wf->path,
+                      wf->ctx->options.spool_dir, strerror(-rc));
+            return rc == -ENOSPC ? -ENOSPC : -EIO;
+        }
+        log_info("%s: write of %zu bytes at %" PRIu64 " is %" PRIu64 " bytes ahead of the frontier; parking "
+                 "writes ahead of it in an encrypted overflow spool (reorder_window %" PRIu64 ")", wf->path, len,
+                 offset, offset - frontier_of(wf), wf->ctx->options.reorder_window);
+    }
+    piece *p = new_bare_piece(PIECE_PARKED, offset, len);
+    if (!p)
+        return -ENOMEM;
+    int rc = spool_write(wf->overflow, offset, data, len);
+    if (rc != 0) {
+        free(p);
+        return rc == -ENOSPC ? -ENOSPC : -EIO;
+    }
+    insert_piece(wf, p);
+    wf->ctx->counters.window_parked_bytes += len;
     return 0;
 }
 
@@ -512,32 +596,20 @@ static int stream_write(write_file *wf, const uint8_t *data, size_t len, uint64_
     if (offset > frontier) {
         /* Zeros ahead of the frontier (a pre-extension marker, a sparse region) cost nothing to hold. */
         int zero = all_zero(data, len);
-        if (zero || offset + len - frontier <= wf->ctx->options.reorder_window) {
-            int absorbed = punch_window(wf, offset, offset + len, zero ? NULL : data);
-            if (absorbed < 0)
-                return absorbed;
-            if (absorbed)
-                return 0;
-            if (zero) {
-                piece *p = new_zero_piece(offset, len);
-                if (!p)
-                    return -ENOMEM;
-                insert_piece(wf, p);
-                return 0;
-            }
-            int held = hold_in_window(wf, data, len, offset);
-            if (held == 0)
-                return 0;
-            if (held != -ENOMEM)
-                return held;
-            int rc = leave_stream(wf, "write ahead of the frontier with no memory left to hold it (max_memory)");
-            return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
+        int absorbed = punch_window(wf, offset, offset + len, zero ? NULL : data);
+        if (absorbed != 0)
+            return absorbed < 0 ? absorbed : 0;
+        if (zero) {
+            piece *p = new_bare_piece(PIECE_ZERO, offset, len);
+            if (!p)
+                return -ENOMEM;
+            insert_piece(wf, p);
+            return 0;
         }
-        log_info("%s: write of %zu bytes at %llu is %llu bytes past the frontier %llu (reorder_window %llu)",
-                 wf->path, len, (unsigned long long)offset, (unsigned long long)(offset + len - frontier),
-                 (unsigned long long)frontier, (unsigned long long)wf->ctx->options.reorder_window);
-        int rc = leave_stream(wf, "write beyond the reorder window");
-        return rc != 0 ? rc : spool_write(wf->spool, offset, data, len);
+        if (offset + len - frontier <= wf->ctx->options.reorder_window &&
+            hold_in_memory(wf, data, len, offset) == 0)
+            return 0;
+        return park(wf, data, len, offset);
     }
     log_debug("%s: write at %llu below the frontier %llu", wf->path, (unsigned long long)offset, (unsigned long long)frontier);
     int rc = leave_stream(wf, "rewrite of bytes already encrypted");
@@ -605,7 +677,7 @@ static void trim_window(write_file *wf, uint64_t size)
             continue;
         }
         if (p->offset + p->len > size) {
-            if (!p->zero)
+            if (p->kind == PIECE_MEMORY)
                 wf->window_bytes -= p->offset + p->len - size;
             p->len = size - p->offset;
         }
@@ -792,38 +864,16 @@ static int complete_stream_data(write_file *wf)
     return rc;
 }
 
+static int stream_sink(void *arg, uint64_t offset, const uint8_t *data, size_t len)
+{
+    (void)offset;
+    return write_stream_append(arg, data, len);
+}
+
 static int upload_spool(write_file *wf)
 {
     int rc = start_stream(wf);
-    if (rc != 0)
-        return rc;
-    /* The copy buffer comes from the cap when it can; under pressure a small one outside it will do,
-     * rather than wait on memory that other streams may only free after this one progresses. */
-    size_t chunk = SPOOL_UPLOAD_CHUNK;
-    int reserved = memory_budget_reserve(&wf->ctx->memory, chunk, WINDOW_MEMORY_WAIT_MS) == 0;
-    if (!reserved)
-        chunk = 64 * 1024;
-    uint8_t *buf = malloc(chunk);
-    if (!buf) {
-        if (reserved)
-            memory_budget_release(&wf->ctx->memory, chunk);
-        return -ENOMEM;
-    }
-    uint64_t size = spool_size(wf->spool);
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        ssize_t n = spool_read(wf->spool, off, buf, chunk);
-        if (n <= 0) {
-            rc = n < 0 ? (int)n : -EIO;
-            break;
-        }
-        rc = write_stream_append(wf->stream, buf, (size_t)n);
-        off += (uint64_t)n;
-    }
-    secure_wipe(buf, chunk);
-    free(buf);
-    if (reserved)
-        memory_budget_release(&wf->ctx->memory, chunk);
-    return rc;
+    return rc != 0 ? rc : copy_from_spool(wf, wf->spool, 0, spool_size(wf->spool), stream_sink, wf->stream);
 }
 
 static void invalidate_cache(write_file *wf)

@@ -9,8 +9,10 @@
 #      by ref_cse.py), the others stored as they are; everything read back equal with `mget`.
 #   3. The Windows pattern (tests/samba/win_client.py): set the end of file to the final size first,
 #      then 1 MiB writes with 10 in flight on one handle; and to a larger estimate first, cut back at the
-#      end. Streams, decrypts with both references, reads back equal with 10 reads in flight. Control:
-#      writing the chunks in descending order must register a spool fallback and still decrypt.
+#      end; and with one request held back 0.6 s while the others run far past the reorder window (the
+#      daemon parks them in its encrypted overflow spool). Streams, decrypts with both references, reads
+#      back equal with 10 reads in flight. Chunks written in descending order are parked, and the
+#      file still streams and decrypts.
 # Objects are checked once they stop changing (settle: the daemon applies attributes smbd set on the
 # open file by a self-copy just after close). smbd runs as root in a private network namespace with every state file under the test's temp dir
 # (tests/samba/smbd.sh) and is stopped by its pid however the test ends.
@@ -63,10 +65,11 @@ if ! samba_start "$mnt" "$S3CSEFS_TEST_TMPDIR/smbd"; then
 fi
 ok "smbd serves the mount over SMB3 (network namespace: $SAMBA_NETNS, port $SAMBA_PORT)"
 
-spool_fallbacks() {
+stat_counter() {   # NAME: one counter of the daemon's status view
     getfattr -n user.s3csefs.stats --only-values "$mnt" 2>/dev/null |
-        awk '$1 == "spool_fallbacks" { print $2; found = 1 } END { exit !found }'
+        awk -v name="$1" '$1 == name { print $2; found = 1 } END { exit !found }'
 }
+spool_fallbacks() { stat_counter spool_fallbacks; }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 mib_per_s() {   # BYTES NANOSECONDS
     awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f MiB/s (%.2f s)", b / 1048576 / (ns / 1e9), ns / 1e9 }'
@@ -207,10 +210,11 @@ else
 fi
 
 # ---- 3. Windows pattern: end of file set first, 10 writes in flight ----
-win_put() {   # REMOTE [win_client options]
-    local remote=$1 out before after start
+win_put() {   # REMOTE [win_client options]   (PARKED_MIN: least bytes the daemon must have parked)
+    local remote=$1 out before after start parked_before parked
     shift
     before=$(spool_fallbacks) || before=
+    parked_before=$(stat_counter window_parked_bytes) || parked_before=
     start=$(date +%s%N)
     if out=$(samba_exec $WIN_CLIENT put "$work/big.src" "$remote" --conf "$SAMBA_CONF" \
              --auth "$SAMBA_AUTH_FILE" --in-flight 10 "$@" 2>&1); then
@@ -229,10 +233,18 @@ win_put() {   # REMOTE [win_client options]
         return
     fi
     after=$(spool_fallbacks) || after=
+    parked=$(($(stat_counter window_parked_bytes || echo -1) - ${parked_before:-0}))
     if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -eq "$before" ]; then
-        ok "$remote streamed although pre-extended (spool_fallbacks stayed $after)"
+        ok "$remote streamed although pre-extended (spool_fallbacks stayed $after; $parked bytes parked)"
     else
         fail "$remote fell back to the spool (spool_fallbacks $before -> $after)"
+    fi
+    if [ -n "${PARKED_MIN:-}" ]; then
+        if [ "$parked" -ge "$PARKED_MIN" ]; then
+            ok "$remote: writes far past the reorder window were parked ($parked bytes) and the upload went on"
+        else
+            fail "$remote: expected at least $PARKED_MIN bytes parked, the daemon parked $parked"
+        fi
     fi
     verify_encrypted "$remote" "$work/big.src" multipart
 }
@@ -241,24 +253,25 @@ if [ "$SAMBA_NETNS" != 1 ]; then
     fail "Windows-like client needs smbd on port 445 in a network namespace (unshare -n not permitted)"
 else
     win_put win.bak
-    # KNOWN ISSUE (open): about one run in three, a write reaches the daemon more than reorder_window
-    # past the encrypted frontier right after the first part is uploaded, and the upload is aborted
-    # (the client gets an I/O error; nothing is stored). The daemon log names the offsets.
-    KNOWN_ISSUE="pre-extended put through smbd can abort with 'write beyond the reorder window'" \
-        win_put win-estimate.bak --estimate $((size + 16 * MIB + 5))
-    # Control: the last chunk first, no extension, 40 MiB (beyond the default 16 MiB reorder window)
-    # must leave the streaming path (so the checks above can tell), and still store the right bytes.
+    win_put win-estimate.bak --estimate $((size + 16 * MIB + 5))
+    # The request at 24 MiB (after the first parts were uploaded) sent 0.6 s late: the other nine run on
+    # far past the 16 MiB reorder window. Before parking, such a straggler aborted the upload.
+    PARKED_MIN=$MIB win_put win-straggler.bak --estimate $((size + 16 * MIB + 5)) --straggler $((24 * MIB)):0.6
+    # The last chunk first, no extension, 40 MiB: the chunks more than the 16 MiB reorder window past
+    # the frontier (offset 0, written last) are parked; the file still streams and stores the right bytes.
     head -c $((40 * MIB)) "$work/big.src" >"$work/reverse.src"
     before=$(spool_fallbacks) || before=
+    parked_before=$(stat_counter window_parked_bytes) || parked_before=
     if out=$(samba_exec $WIN_CLIENT put "$work/reverse.src" reverse.bak --conf "$SAMBA_CONF" \
              --auth "$SAMBA_AUTH_FILE" --in-flight 10 --no-extend --descending 2>&1); then
         after=$(spool_fallbacks) || after=
-        if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; then
-            ok "control: descending writes fell back to the spool ($before -> $after)"
+        parked=$(($(stat_counter window_parked_bytes || echo -1) - ${parked_before:-0}))
+        if [ -n "$before" ] && [ "$after" = "$before" ] && [ "$parked" -ge $((24 * MIB)) ]; then
+            ok "descending writes parked ($parked bytes) and streamed (spool_fallbacks stayed $after)"
         else
-            fail "control: descending writes did not register a spool fallback ($before -> $after)"
+            fail "descending writes: spool_fallbacks $before -> $after, $parked bytes parked (want >= 24 MiB)"
         fi
-        verify_encrypted reverse.bak "$work/reverse.src" any
+        verify_encrypted reverse.bak "$work/reverse.src" multipart
     else
         fail "Windows-like put of reverse.bak (descending): $out"
     fi

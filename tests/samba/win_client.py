@@ -17,7 +17,7 @@ on a second handle, opened while the writing handle is open. smbd turns either i
 ftruncate() on the file, so the filesystem sees what it would see from Windows.
 
   win_client.py put  LOCAL REMOTE --conf SMB_CONF --auth AUTH_FILE [--in-flight 10] [--chunk 1048576]
-                     [--no-extend | --estimate BYTES] [--descending]
+                     [--no-extend | --estimate BYTES] [--descending] [--straggler OFFSET:SECONDS]
   win_client.py get  REMOTE LOCAL --conf SMB_CONF --auth AUTH_FILE [--in-flight 10] [--chunk 1048576]
 
 Connects to //127.0.0.1/share on port 445 (Samba 4.17's client library takes no other port): run it
@@ -153,7 +153,7 @@ class OffsetQueue:
             return self.offsets.pop() if self.offsets else None
 
 
-def put(conn, eof_setter, local, remote, in_flight, chunk, estimate=None, descending=False):
+def put(conn, eof_setter, local, remote, in_flight, chunk, estimate=None, descending=False, straggler=None):
     size = os.path.getsize(local)
     fnum = conn.create(remote, DesiredAccess=GENERIC_READ_WRITE, ShareAccess=SHARE_READ_WRITE,
                        CreateDisposition=FILE_OVERWRITE_IF)
@@ -166,6 +166,10 @@ def put(conn, eof_setter, local, remote, in_flight, chunk, estimate=None, descen
             with open(local, "rb") as src:
                 while (offset := offsets.take()) is not None:
                     data = os.pread(src.fileno(), chunk, offset)
+                    if straggler is not None and offset == straggler[0]:
+                        # One request held back while the others run ahead: what a busy smbd thread
+                        # pool or a client with many requests in flight produces now and then.
+                        time.sleep(straggler[1])
                     conn.write(fnum, data, offset)
 
         run_workers(in_flight, writer)
@@ -211,11 +215,21 @@ def main():
     parser.add_argument("--no-extend", action="store_true", help="put: skip setting the size first")
     parser.add_argument("--estimate", type=int, help="put: extend to this size first, cut back at the end")
     parser.add_argument("--descending", action="store_true", help="put: write the last chunk first")
+    parser.add_argument("--straggler", help="put: OFFSET:SECONDS, send the write at OFFSET that much later")
     args = parser.parse_args()
     if args.in_flight < 1 or args.chunk < 1:
         parser.error("--in-flight and --chunk must be positive")
     if args.no_extend and args.estimate is not None:
         parser.error("--no-extend and --estimate exclude each other")
+    straggler = None
+    if args.straggler is not None:
+        offset, sep, seconds = args.straggler.partition(":")
+        try:
+            straggler = (int(offset), float(seconds))
+        except ValueError:
+            parser.error("--straggler takes OFFSET:SECONDS")
+        if not sep or straggler[0] % args.chunk:
+            parser.error("--straggler OFFSET must be a multiple of --chunk")
     try:
         conn = connect(args.conf, args.auth)
         smbc = SmbcHelper(read_auth_file(args.auth))
@@ -223,7 +237,7 @@ def main():
         if args.op == "put":
             remote = "\\" + args.dst.lstrip("\\/").replace("/", "\\")
             size = put(conn, None if args.no_extend else smbc, args.src, remote, args.in_flight, args.chunk,
-                       args.estimate, args.descending)
+                       args.estimate, args.descending, straggler)
         else:
             remote = "\\" + args.src.lstrip("\\/").replace("/", "\\")
             size = get(conn, smbc, remote, args.dst, args.in_flight, args.chunk)
