@@ -32,6 +32,7 @@ static const counter_field counter_fields[] = {
     COUNTER(s3_errors),
     COUNTER(decrypt_errors),
     COUNTER(window_parked_bytes),
+    COUNTER(heap_trims),
     COUNTER(open_files),
 };
 #undef COUNTER

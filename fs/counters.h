@@ -27,6 +27,7 @@ typedef struct {
     _Atomic uint64_t s3_errors;
     _Atomic uint64_t decrypt_errors;           /* corrupt objects, bad padding, tag mismatch */
     _Atomic uint64_t window_parked_bytes;      /* writes ahead of the frontier parked in an overflow spool */
+    _Atomic uint64_t heap_trims;               /* free heap returned to the system after a busy spell */
     _Atomic uint64_t open_files;
 } fs_counters;
 

@@ -27,6 +27,8 @@ int memory_budget_init(memory_budget *b, uint64_t limit)
     b->limit = limit;
     b->used = 0;
     b->peak = 0;
+    b->used_since_idle = 0;
+    b->idle_ticks = 0;
     return 0;
 }
 
@@ -50,6 +52,7 @@ static void take(memory_budget *b, uint64_t bytes)
     b->used += bytes;
     if (b->used > b->peak)
         b->peak = b->used;
+    b->used_since_idle = 1;
 }
 
 static void deadline_after_ms(struct timespec *ts, int timeout_ms)
@@ -116,6 +119,23 @@ void memory_budget_release(memory_budget *b, uint64_t bytes)
     pthread_mutex_unlock(&b->lock);
     /* Waiters want different sizes, so wake them all and let each re-check. */
     pthread_cond_broadcast(&b->freed);
+}
+
+int memory_budget_idle_tick(memory_budget *b, unsigned ticks)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->lock);
+    int report = 0;
+    if (b->used > 0 || !b->used_since_idle) {
+        b->idle_ticks = 0;
+    } else if (++b->idle_ticks >= ticks) {
+        b->idle_ticks = 0;
+        b->used_since_idle = 0;
+        report = 1;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return report;
 }
 
 uint64_t memory_budget_used(memory_budget *b)

@@ -15,6 +15,8 @@ typedef struct {
     uint64_t limit;
     uint64_t used;
     uint64_t peak;
+    int used_since_idle;         /* something was reserved since the last idle report */
+    unsigned idle_ticks;
 } memory_budget;
 
 int memory_budget_init(memory_budget *b, uint64_t limit);
@@ -25,5 +27,9 @@ int memory_budget_reserve(memory_budget *b, uint64_t bytes, int timeout_ms);
 int memory_budget_try_reserve(memory_budget *b, uint64_t bytes);
 void memory_budget_release(memory_budget *b, uint64_t bytes);
 uint64_t memory_budget_used(memory_budget *b);
+/* Called on a regular tick: returns 1 once the budget has been back at zero for `ticks` consecutive
+ * calls after having been used, then not again until it is used again. The daemon gives the heap back
+ * to the system then: freed buffers otherwise keep the process at its high-water mark while idle. */
+int memory_budget_idle_tick(memory_budget *b, unsigned ticks);
 
 #endif

@@ -601,10 +601,8 @@ static void *ticker_main(void *arg)
         pthread_cond_timedwait(&c->ticker_wake, &c->lock, &until);
         if (c->ticker_stop)
             break;
-        int work = c->pending != NULL;
         pthread_mutex_unlock(&c->lock);
-        if (work)
-            c->tick(c->tick_arg);
+        c->tick(c->tick_arg);
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);

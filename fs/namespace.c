@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fuse.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,22 @@ void fs_ops_install_namespace(struct fuse_operations *ops)
     ops->listxattr = op_listxattr;
 }
 
+/* The daemon's 100 ms housekeeping: attributes waiting for a file's close, and the heap. The write and
+ * read buffers come and go in MiB sizes from one arena kept on the heap (fs/main.c: mmap per buffer
+ * would double the CPU per GiB), so after a busy spell the process would stay at its high-water mark;
+ * one second after the last buffer went back to the budget, the free heap is returned to the system. */
+#define HEAP_TRIM_IDLE_TICKS 10
+
+static void housekeeping_tick(void *arg)
+{
+    fs_context *ctx = arg;
+    ns_apply_pending_attrs(ctx);
+    if (memory_budget_idle_tick(&ctx->memory, HEAP_TRIM_IDLE_TICKS)) {
+        malloc_trim(0);
+        ctx->counters.heap_trims++;
+    }
+}
+
 int fs_caches_init(fs_context *ctx)
 {
     const fs_options *o = &ctx->options;
@@ -115,7 +132,7 @@ int fs_caches_init(fs_context *ctx)
         fs_caches_destroy(ctx);
         return -ENOMEM;
     }
-    int rc = meta_cache_start_ticker(ctx->meta, ns_apply_pending_attrs, ctx, 100);
+    int rc = meta_cache_start_ticker(ctx->meta, housekeeping_tick, ctx, 100);
     if (rc != 0) {
         fs_caches_destroy(ctx);
         return rc;

@@ -30,8 +30,10 @@ $DRIVER run "$mnt" --duration "$duration" --writers "$writers" --readers "$reade
     { echo "FAIL: driver reported errors"; failed=1; }
 echo "daemon counters:"
 getfattr --only-values -n user.s3csefs.stats "$mnt" 2>/dev/null | tr '\n' ' ' | fold -w 120 -s; echo
-rss=$(ps -o rss= -p "$(cat "$S3CSEFS_TEST_TMPDIR"/mounts/*.pid 2>/dev/null | head -1)" 2>/dev/null)
-[ -n "$rss" ] && echo "daemon RSS at the end: $((rss / 1024)) MiB"
+daemon_pid=$(cat "$S3CSEFS_TEST_TMPDIR"/mounts/*.pid 2>/dev/null | head -1)
+awk '$1 == "VmHWM:" { peak = $2 } $1 == "VmRSS:" { now = $2 }
+     END { if (now) printf "daemon RSS: peak %d MiB, at the end %d MiB\n", peak / 1024, now / 1024 }' \
+    "/proc/$daemon_pid/status" 2>/dev/null
 s3csefs_unmount "$mnt" || { echo "FAIL: unmount (daemon exit status $?)"; failed=1; }
 $DRIVER check-bucket "$prefix/" --manifest "$manifest" || { echo "FAIL: bucket check"; failed=1; }
 uploads=$(aws s3api list-multipart-uploads --bucket "$S3CSEFS_TEST_BUCKET" --query 'Uploads[].Key' --output text)

@@ -19,7 +19,8 @@ static const char *const expected_names[] = {
     "bytes_written_plain", "bytes_uploaded", "bytes_read_plain", "bytes_fetched", "uploads_started",
     "uploads_completed", "uploads_failed", "parts_uploaded", "parts_in_flight", "spool_fallbacks",
     "spool_bytes", "kms_generate_calls", "kms_decrypt_calls", "key_cache_hits", "s3_requests", "s3_retries",
-    "s3_errors", "decrypt_errors", "window_parked_bytes", "open_files",
+    "s3_errors", "decrypt_errors", "window_parked_bytes", "heap_trims",
+    "open_files",
 };
 #define EXPECTED_COUNT (sizeof expected_names / sizeof expected_names[0])
 
@@ -45,6 +46,7 @@ static void fill(fs_counters *c)
     atomic_store(&c->s3_errors, 17);
     atomic_store(&c->decrypt_errors, 18);
     atomic_store(&c->window_parked_bytes, 19);
+    atomic_store(&c->heap_trims, 20);
     atomic_store(&c->open_files, UINT64_MAX);
 }
 

@@ -173,6 +173,35 @@ static void test_contention_never_exceeds_limit(void **state)
     memory_budget_destroy(&b);
 }
 
+/* The idle report comes once, `ticks` ticks after the budget went back to zero, and only after use. */
+static void test_idle_tick_reports_once_after_use(void **state)
+{
+    (void)state;
+    memory_budget b;
+    assert_int_equal(memory_budget_init(&b, 1000), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(memory_budget_idle_tick(&b, 3), 0);       /* never used: nothing to give back */
+    assert_int_equal(memory_budget_try_reserve(&b, 100), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(memory_budget_idle_tick(&b, 3), 0);       /* in use */
+    memory_budget_release(&b, 60);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);           /* still 40 in use */
+    memory_budget_release(&b, 40);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(memory_budget_idle_tick(&b, 3), 0);       /* reported already */
+    /* Used again, briefly: the idle count restarts from the release. */
+    assert_int_equal(memory_budget_try_reserve(&b, 10), 0);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);
+    memory_budget_release(&b, 10);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 0);
+    assert_int_equal(memory_budget_idle_tick(&b, 3), 1);
+    memory_budget_destroy(&b);
+}
+
 int main(void)
 {
     alarm(60);   /* a deadlock fails the test instead of hanging the suite */
@@ -183,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_timeout_is_bounded),
         cmocka_unit_test(test_release_wakes_blocked_reservers),
         cmocka_unit_test(test_contention_never_exceeds_limit),
+        cmocka_unit_test(test_idle_tick_reports_once_after_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
