@@ -242,6 +242,61 @@ static int faulty_get_range_if_match(object_client *c, const char *key, const ch
     return faulty_get_impl(c, key, etag, offset, len, buf, got, err);
 }
 
+/* The sink between a streaming GET of the wrapped client and the caller's sink: passes at most `cap`
+ * bytes on, then stops the wrapped stream as a cut connection would end it. */
+typedef struct {
+    objc_stream_fn sink;
+    void *ctx;
+    uint64_t cap;
+    uint64_t passed;
+    int cut;                  /* the cap stopped the stream (not the caller's sink) */
+} stream_cut;
+
+static int cut_sink(void *arg, const uint8_t *data, size_t n)
+{
+    stream_cut *s = arg;
+    uint64_t room = s->cap - s->passed;
+    size_t give = n < room ? n : (size_t)room;
+    s->passed += give;
+    if (give && s->sink(s->ctx, data, give) != 0)
+        return 1;
+    /* A body that ends exactly at the cap is not cut: only bytes beyond it prove the cut. */
+    s->cut = give < n;
+    return s->cut;
+}
+
+/* get_stream is an OBJC_OP_GET for the rules; truncation (objc_faulty_set_truncation) cuts the body
+ * after max_bytes: a connection reset after those bytes (as_error), or a silent early end. */
+static int faulty_get_stream(object_client *c, const char *key, const char *etag, uint64_t offset, uint64_t len,
+                             objc_stream_fn sink, void *sink_ctx, aws_error *err)
+{
+    faulty_client *f = as_faulty(c);
+    fault_plan plan = plan_call(f, OBJC_OP_GET, ONE_KEY(key));
+    if (fails_before(&plan))
+        return inject(&plan, err);
+    if (!f->inner->ops->get_stream)
+        return aws_error_set(err, AWS_ERR_ARGUMENT, "the wrapped client has no get_stream");
+    int as_error = 0;
+    size_t cap = truncation_for(f, key, &as_error);
+    if (cap == SIZE_MAX || cap >= len)
+        return result_after(&plan, f->inner->ops->get_stream(f->inner, key, etag, offset, len, sink, sink_ctx, err),
+                            err);
+    stream_cut cut = { .sink = sink, .ctx = sink_ctx, .cap = cap };
+    int rc = f->inner->ops->get_stream(f->inner, key, etag, offset, len, cut_sink, &cut, err);
+    if (plan.fail)
+        return inject(&plan, err);
+    if (rc != OBJC_STREAM_STOPPED || !cut.cut)
+        return rc;
+    aws_error_clear(err);
+    if (!as_error)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    f->injected++;
+    pthread_mutex_unlock(&f->lock);
+    fault_plan reset = { .fail = 1, .kind = AWS_ERR_NETWORK };
+    return inject(&reset, err);
+}
+
 static int faulty_put(object_client *c, const char *key, const kv_list *metadata, const uint8_t *body, size_t len,
                       aws_error *err)
 {
@@ -408,6 +463,7 @@ static const objc_ops faulty_ops = {
     .delete_objects = faulty_delete_objects,
     .destroy = faulty_destroy,
     .get_range_if_match = faulty_get_range_if_match,
+    .get_stream = faulty_get_stream,
 };
 
 object_client *objc_new_faulty(object_client *inner, int take_ownership)

@@ -22,7 +22,9 @@ int objc_faulty_remove_rule(object_client *faulty, int index);
  * at most max_bytes. With as_error, the call then fails with AWS_ERR_NETWORK like a connection reset
  * mid-body (the bytes before it are in buf, *got says how many); without, it returns the short count as
  * a success, which the contract forbids anywhere but the end of an object: a reader must notice.
- * A GET whose range holds no more than max_bytes is not affected. max_bytes = SIZE_MAX turns it off. */
+ * A GET whose range holds no more than max_bytes is not affected. max_bytes = SIZE_MAX turns it off.
+ * get_stream is cut the same way: max_bytes reach the sink, then AWS_ERR_NETWORK (as_error: a transfer
+ * that broke mid-stream after the client's own resumption gave up) or a silent early success. */
 int objc_faulty_set_truncation(object_client *faulty, const char *key_substring, size_t max_bytes, int as_error);
 
 /* Seeded random faults for soak and fuzz runs: each call of an operation in ops_mask fails with

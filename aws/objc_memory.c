@@ -345,6 +345,76 @@ static int mem_get_range_if_match(object_client *c, const char *key, const char 
     return get_range_impl(c, key, etag, offset, len, buf, got, err);
 }
 
+/* Pieces the body is handed to a stream sink in, about what one network read brings: small enough
+ * that a sink's stop takes effect promptly, large enough not to cost a call per few bytes. */
+#define STREAM_PIECE ((size_t)64 * 1024)
+
+/* Hands [offset, offset+len) of a referenced body to the sink piece by piece, straight from the shared
+ * buffers. Returns the bytes delivered; *stopped when the sink asked to stop. */
+static uint64_t body_stream(const body_ref *b, uint64_t offset, uint64_t len, objc_stream_fn sink, void *ctx,
+                            int *stopped)
+{
+    uint64_t start = 0, done = 0;
+    *stopped = 0;
+    for (size_t i = 0; i < b->count && done < len && !*stopped; i++) {
+        const shared_bytes *seg = b->segments[i];
+        uint64_t end = start + seg->len;
+        while (offset + done < end && done < len) {
+            size_t at = (size_t)(offset + done - start);
+            size_t n = seg->len - at < STREAM_PIECE ? seg->len - at : STREAM_PIECE;
+            if (n > len - done)
+                n = (size_t)(len - done);
+            done += n;
+            if (sink(ctx, seg->bytes + at, n) != 0) {
+                *stopped = 1;
+                break;
+            }
+        }
+        start = end;
+    }
+    return done;
+}
+
+/* get_stream: the preconditions and the range as get_range_if_match, the body handed out in pieces
+ * outside the lock (the sink may block for as long as it likes without holding up other callers). */
+static int mem_get_stream(object_client *c, const char *key, const char *etag, uint64_t offset, uint64_t len,
+                          objc_stream_fn sink, void *sink_ctx, aws_error *err)
+{
+    memory_client *m = mem_client_of(c);
+    if (!sink || (etag && !*etag))
+        return fail(err, AWS_ERR_ARGUMENT, 0, "", "get_stream: no sink, or an empty ETag");
+    if (mem_check_key(key, err))
+        return AWS_ERR_ARGUMENT;
+    pthread_mutex_lock(&m->lock);
+    m->counts.get++;
+    int rc = 0;
+    uint64_t n = 0;
+    body_ref body = { 0 };
+    mem_object *o = find_object(m, key);
+    if (!o) {
+        rc = fail(err, AWS_ERR_NOT_FOUND, 404, "NoSuchKey", "The specified key does not exist.");
+    } else if (etag && !mem_etag_matches(etag, o->etag)) {
+        rc = fail(err, AWS_ERR_CHANGED, 412, "PreconditionFailed",
+                  "At least one of the pre-conditions you specified did not hold");
+    } else if (offset < o->len && len) {
+        n = o->len - offset < len ? o->len - offset : len;
+        if (body_take(o, &body) != 0)
+            rc = mem_fail_no_memory(err);
+    }
+    mem_counted_failure(m, rc);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != 0)
+        return rc;
+    int stopped = 0;
+    uint64_t done = n ? body_stream(&body, offset, n, sink, sink_ctx, &stopped) : 0;
+    body_drop(&body);
+    pthread_mutex_lock(&m->lock);
+    m->counts.bytes_got += done;
+    pthread_mutex_unlock(&m->lock);
+    mem_clear_error(err);
+    return stopped ? OBJC_STREAM_STOPPED : 0;
+}
+
 static int mem_put(object_client *c, const char *key, const kv_list *metadata, const uint8_t *body, size_t len,
                    aws_error *err)
 {
@@ -512,6 +582,7 @@ static const objc_ops memory_ops = {
     .delete_objects = mem_delete_objects,
     .destroy = mem_destroy,
     .get_range_if_match = mem_get_range_if_match,
+    .get_stream = mem_get_stream,
 };
 
 object_client *objc_new_memory(void)

@@ -99,12 +99,20 @@ static int null_get_if_match(object_client *c, const char *key, const char *etag
     return null_get(c, key, off, len, buf, got, err);
 }
 
+static int null_get_stream(object_client *c, const char *key, const char *etag, uint64_t off, uint64_t len,
+                           objc_stream_fn sink, void *sink_ctx, aws_error *err)
+{
+    (void)c, (void)etag, (void)off, (void)len, (void)sink, (void)sink_ctx;
+    aws_error_set(err, AWS_ERR_NOT_FOUND, "null backend keeps no object %s", key);
+    return AWS_ERR_NOT_FOUND;
+}
+
 static const objc_ops null_ops = {
     .head = null_head, .get_range = null_get, .put = null_put, .mpu_create = null_create,
     .mpu_upload_part = null_part, .mpu_complete = null_complete, .mpu_abort = null_abort,
     .mpu_list = null_mpu_list, .list_page = null_list, .copy = null_copy, .delete_object = null_delete,
     .delete_objects = null_delete_many, .destroy = null_destroy,
-    .get_range_if_match = null_get_if_match,
+    .get_range_if_match = null_get_if_match, .get_stream = null_get_stream,
 };
 
 object_client *objc_new_null(void)

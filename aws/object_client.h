@@ -4,6 +4,7 @@
  *   - objc_new_memory:  an in-process object store for unit tests of the pipelines
  *   - objc_new_faulty:  wraps any client and injects failures (errors, delays, short reads) by rule,
  *                       for fault-injection tests and fuzzing
+ *   - objc_new_null:    keeps nothing (benchmarks of the write path without storage)
  * Keys are full object keys (the filesystem adds its prefix). User metadata names are given and
  * returned without the "x-amz-meta-" prefix, lower case. All calls are thread-safe. */
 #ifndef S3CSEFS_OBJECT_CLIENT_H
@@ -53,6 +54,12 @@ typedef struct {
 
 typedef enum { OBJC_METADATA_COPY = 0, OBJC_METADATA_REPLACE } objc_metadata_directive;
 
+/* Body consumer of get_stream: takes n bytes (the next ones, in order); 0 to go on, non-zero to stop. */
+typedef int (*objc_stream_fn)(void *ctx, const uint8_t *data, size_t n);
+/* get_stream's result when the sink stopped it: negative, so it never reads as success by mistake and
+ * never collides with an aws_err_kind. */
+#define OBJC_STREAM_STOPPED (-1)
+
 typedef struct {
     /* HeadObject. AWS_ERR_NOT_FOUND when absent. */
     int (*head)(object_client *c, const char *key, objc_head *out, aws_error *err);
@@ -92,6 +99,16 @@ typedef struct {
      * AWS_ERR_CHANGED when the object was replaced; a missing object is AWS_ERR_NOT_FOUND. */
     int (*get_range_if_match)(object_client *c, const char *key, const char *etag, uint64_t offset, size_t len,
                               uint8_t *buf, size_t *got, aws_error *err);
+    /* Streaming ranged GetObject of [offset, offset+len) (clipped at the object's end), If-Match `etag`
+     * when not NULL: the body goes to sink(sink_ctx, data, n) in order, as it arrives, each byte once.
+     * The sink may block (that is the back-pressure on the sender) and returns non-zero to stop: the call
+     * then returns OBJC_STREAM_STOPPED with err cleared, which is not a failure. Returns 0 once every
+     * byte up to the end of the range (or of the object) was delivered; a range at or past the end
+     * delivers nothing and succeeds. Errors as get_range_if_match; the S3 client resumes a broken
+     * transfer from the next undelivered byte (If-Match on the ETag given, else on the one its first
+     * answer carried) instead of starting over, and fails rather than deliver a byte twice. */
+    int (*get_stream)(object_client *c, const char *key, const char *etag, uint64_t offset, uint64_t len,
+                      objc_stream_fn sink, void *sink_ctx, aws_error *err);
 } objc_ops;
 
 struct object_client {

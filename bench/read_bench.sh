@@ -3,7 +3,7 @@
 # speed). Run:  tests/lib/with-stack bench/read_bench.sh        (S3CSEFS_BUILD_DIR = the build dir)
 #   READ_BENCH_MB       size of the encrypted test object (default 1024)
 #   READ_BENCH_RANDOM   number of random 4 KiB reads (default 300; moto serves ranges slowly)
-#   READ_BENCH_OPTIONS  extra mount options (e.g. prefetch_max=128M,read_concurrency=8)
+#   READ_BENCH_OPTIONS  extra mount options (e.g. max_memory=256M,prefetch_max=128M)
 #   READ_BENCH_SEQ_CONFIGS  "|"-separated option sets: one sequential run each (default READ_BENCH_OPTIONS)
 # Figures: sequential MB/s through the mount vs a plain curl GET of the same ciphertext from the same
 # server; daemon CPU seconds per GiB; daemon peak RSS; random 4 KiB reads per second and bytes fetched
@@ -30,8 +30,9 @@ read -r curl_bytes curl_s < <(curl -s -o /dev/null -w '%{size_download} %{time_t
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$AWS_ENDPOINT_URL/$S3CSEFS_TEST_BUCKET/bench.bak")
 echo "curl GET of the ciphertext: $curl_bytes bytes in ${curl_s} s = $(echo "$curl_bytes / $curl_s / 1000000" | bc -l | xargs printf %.1f) MB/s"
 
-# The same bytes as 16 MiB ranged GETs, 4 at a time (the request pattern of a full prefetch window):
-# what the server itself delivers for ranged reads (moto re-reads the whole object for every range).
+# The same bytes as 16 MiB ranged GETs, 4 at a time: what the server delivers for many ranged reads
+# (moto re-reads the whole object for every range). The mount streams one GET per sequential reader,
+# so the single curl GET is its reference; this figure shows what a ranged prefetcher would get.
 ranged_start=$(date +%s.%N)
 chunk=$((16 * 1024 * 1024))
 for ((off = 0; off < size + 16; off += chunk)); do

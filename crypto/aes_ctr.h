@@ -1,5 +1,5 @@
-/* AES-256-CTR keystream at an arbitrary byte offset: the one implementation behind GCM ranged reads
- * (gcm.c) and the spool cipher (spool_cipher.c). Stateless, so any range can be processed on its own. */
+/* AES-256-CTR keystream at an arbitrary byte offset: the implementation behind GCM ranged reads
+ * (gcm.c). Stateless, so any range can be processed on its own. */
 #ifndef S3CSEFS_AES_CTR_H
 #define S3CSEFS_AES_CTR_H
 

@@ -47,7 +47,7 @@ typedef struct {
     /* Read pipeline */
     uint64_t prefetch_min;          /* first sequential window, default 1 MiB */
     uint64_t prefetch_max;          /* largest window, default 64 MiB */
-    int read_concurrency;           /* parallel ranged GETs per stream, default 4 */
+    int read_concurrency;           /* accepted for old configurations, ignored: reads stream one GET */
 
     /* Caches */
     int stat_ttl_s;                 /* stat / negative / listing cache, default 5 s */

@@ -1,7 +1,8 @@
 /* Read handles: one per file opened for reading. A handle knows the object's envelope, data key and
  * exact plaintext size; reads at any offset fetch only the 16-byte blocks they need (one ranged GET),
- * and sequential reading is detected and served from a prefetch window that grows from prefetch_min to
- * prefetch_max with read_concurrency parallel ranged GETs, counted against the memory budget. */
+ * and sequential reading is detected and served by one streaming GET to the end of the object, decrypted
+ * as it arrives into a queue of at most a window (prefetch_min growing to prefetch_max) of unread
+ * plaintext, counted against the memory budget (docs/architecture.md, the read pipeline). */
 #ifndef S3CSEFS_READ_PATH_H
 #define S3CSEFS_READ_PATH_H
 

@@ -1,43 +1,67 @@
-/* Encrypted spool file (see spool.h). Writes are widened to whole 16-byte chunks by reading back and
- * decrypting the partial chunks at both ends, so every chunk on disk is either all zeros or complete
- * ciphertext. */
+/* Encrypted spool file (see spool.h for the layout). All I/O happens here; crypto/spool_cipher.c seals
+ * and opens single records. Plaintext only ever sits in the caller's buffers and in one record-sized
+ * scratch buffer that is wiped before every return; the I/O buffers hold ciphertext only. */
 #include "spool.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include "fileutil.h"
 #include "secure_mem.h"
 #include "spool_cipher.h"
 
-#define CHUNK 16
-#define IO_WINDOW (256 * 1024)
+#define REC ((uint64_t)SPOOL_RECORD_SIZE)
+#define HDR ((uint64_t)SPOOL_RECORD_HEADER)
+#define SLOT (REC + HDR)
+/* Records per pread/pwrite: about 256 KiB of I/O per system call, at least one record. */
+#define IO_TARGET (256 * 1024)
+#define BATCH (REC >= IO_TARGET ? 1 : IO_TARGET / REC)
 
 struct spool {
     int fd;
     spool_cipher *cipher;
     pthread_mutex_t lock;
     uint64_t size;           /* logical size */
-    uint64_t disk_size;      /* bytes of file (rounded to chunks) we accounted in counters */
+    uint64_t disk_size;      /* file length we produced and accounted in counters */
     fs_counters *counters;
 };
 
-static int open_unlinked(const char *dir)
+/* Per-call buffers: io holds up to BATCH slots of ciphertext; plain one record of plaintext scratch,
+ * allocated only when a record has to be decrypted to be merged or cut. */
+typedef struct {
+    uint8_t *io;
+    uint8_t *plain;
+    int plain_used;
+} buffers;
+
+static int buffers_init(buffers *b, uint64_t records)
 {
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/s3csefs-spool-XXXXXX", dir);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    unlink(path);
-    return fd;
+    b->plain = NULL;
+    b->plain_used = 0;
+    b->io = malloc((size_t)((records < BATCH ? records : BATCH) * SLOT));
+    return b->io ? 0 : -ENOMEM;
+}
+
+static uint8_t *buffers_plain(buffers *b)
+{
+    if (!b->plain)
+        b->plain = malloc(REC);
+    if (b->plain)
+        b->plain_used = 1;
+    return b->plain;
+}
+
+static void buffers_free(buffers *b)
+{
+    if (b->plain) {
+        if (b->plain_used)
+            secure_wipe(b->plain, REC);
+        free(b->plain);
+    }
+    free(b->io);
 }
 
 int spool_new(const char *dir, fs_counters *counters, spool **out)
@@ -46,7 +70,7 @@ int spool_new(const char *dir, fs_counters *counters, spool **out)
     spool *sp = calloc(1, sizeof *sp);
     if (!sp)
         return -ENOMEM;
-    sp->fd = open_unlinked(dir);
+    sp->fd = open_unlinked(dir, "s3csefs-spool");
     if (sp->fd < 0) {
         int rc = sp->fd;
         free(sp);
@@ -63,18 +87,12 @@ int spool_new(const char *dir, fs_counters *counters, spool **out)
     return 0;
 }
 
-static int is_zero_chunk(const uint8_t *p)
-{
-    static const uint8_t zero[CHUNK];
-    return memcmp(p, zero, CHUNK) == 0;
-}
-
-/* Reads [offset, offset+len) of the file (both chunk aligned) and decrypts it; zero chunks stay zero. */
-static int read_plain_aligned(spool *sp, uint64_t offset, uint8_t *buf, size_t len)
+/* pread of len bytes at offset; what lies past the end of the file reads as zeros (never written). */
+static int read_zero_filled(int fd, uint8_t *buf, size_t len, uint64_t offset)
 {
     size_t got = 0;
     while (got < len) {
-        ssize_t n = pread(sp->fd, buf + got, len - got, (off_t)(offset + got));
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)(offset + got));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -85,36 +103,22 @@ static int read_plain_aligned(spool *sp, uint64_t offset, uint8_t *buf, size_t l
         got += (size_t)n;
     }
     memset(buf + got, 0, len - got);
-    size_t i = 0;
-    while (i < len) {
-        if (is_zero_chunk(buf + i)) {
-            i += CHUNK;
-            continue;
-        }
-        size_t run = i;
-        while (run < len && !is_zero_chunk(buf + run))
-            run += CHUNK;
-        if (spool_cipher_apply(sp->cipher, offset + i, buf + i, run - i, buf + i) != CSE_OK)
-            return -EIO;
-        i = run;
-    }
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t offset)
+/* The plaintext length of the record whose slot starts at slot: 0 for a hole. -EIO for a header
+ * this spool cannot have written. */
+static int slot_length(const uint8_t *slot, size_t *len)
 {
-    while (len > 0) {
-        ssize_t n = pwrite(fd, buf, len, (off_t)offset);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        buf += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
+    if (spool_record_length(slot, len) != CSE_OK || *len > REC)
+        return -EIO;
     return 0;
+}
+
+/* Decrypts record `index` (its slot read into slot, declared length len > 0) into out (len bytes). */
+static int open_slot(spool *sp, uint64_t index, const uint8_t *slot, size_t len, uint8_t *out)
+{
+    return spool_cipher_open(sp->cipher, index, slot, slot + HDR, len, out) == CSE_OK ? 0 : -EIO;
 }
 
 static void account_disk(spool *sp, uint64_t end)
@@ -126,43 +130,75 @@ static void account_disk(spool *sp, uint64_t end)
     }
 }
 
+/* Seals the new contents of record k into slot: the write covers [a, b) of the record with src. A
+ * record only partly covered keeps its other bytes, so the old one is read (into slot itself) and
+ * decrypted first, unless the write covers everything it held. *len_out = the new record length. */
+static int seal_record(spool *sp, buffers *bufs, uint64_t k, size_t a, size_t b, const uint8_t *src,
+                       uint8_t *slot, size_t *len_out)
+{
+    size_t old_len = 0;
+    if (a > 0 || b < REC) {
+        int rc = read_zero_filled(sp->fd, slot, (size_t)SLOT, k * SLOT);
+        if (rc == 0)
+            rc = slot_length(slot, &old_len);
+        if (rc != 0)
+            return rc;
+    }
+    size_t new_len = old_len > b ? old_len : b;
+    const uint8_t *in = src;            /* the write alone is the record: [0, b) == src */
+    if (a > 0 || old_len > b) {
+        uint8_t *plain = buffers_plain(bufs);
+        if (!plain)
+            return -ENOMEM;
+        if (old_len > 0) {
+            int rc = open_slot(sp, k, slot, old_len, plain);
+            if (rc != 0)
+                return rc;
+        }
+        memset(plain + old_len, 0, new_len - old_len);
+        memcpy(plain + a, src, b - a);
+        in = plain;
+    }
+    if (spool_cipher_seal(sp->cipher, k, in, new_len, slot, slot + HDR) != CSE_OK)
+        return -EIO;
+    *len_out = new_len;
+    return 0;
+}
+
 /* Caller holds the lock. */
 static int write_locked(spool *sp, uint64_t offset, const uint8_t *data, size_t len)
 {
-    uint8_t *buf = malloc(IO_WINDOW);
-    if (!buf)
-        return -ENOMEM;
-    int rc = 0;
     uint64_t end = offset + len;
-    uint64_t pos = offset & ~(uint64_t)(CHUNK - 1);
-    while (rc == 0 && pos < end) {
-        uint64_t win_end = pos + IO_WINDOW;
-        uint64_t aligned_end = (end + CHUNK - 1) & ~(uint64_t)(CHUNK - 1);
-        if (win_end > aligned_end)
-            win_end = aligned_end;
-        size_t win = (size_t)(win_end - pos);
-        /* Partial chunks at the window's edges keep their other bytes. */
-        if (offset > pos)
-            rc = read_plain_aligned(sp, pos, buf, CHUNK);
-        if (rc == 0 && end < win_end)
-            rc = read_plain_aligned(sp, win_end - CHUNK, buf + win - CHUNK, CHUNK);
+    uint64_t first = offset / REC, last = (end - 1) / REC;
+    buffers bufs;
+    int rc = buffers_init(&bufs, last - first + 1);
+    for (uint64_t i = first; rc == 0 && i <= last; i += BATCH) {
+        uint64_t j = last - i < BATCH ? last : i + BATCH - 1;
+        size_t last_len = 0;
+        for (uint64_t k = i; rc == 0 && k <= j; k++) {
+            uint64_t rs = k * REC;
+            size_t a = (size_t)((offset > rs ? offset : rs) - rs);
+            size_t b = (size_t)((end < rs + REC ? end : rs + REC) - rs);
+            uint8_t *slot = bufs.io + (k - i) * SLOT;
+            rc = seal_record(sp, &bufs, k, a, b, data + (rs + a - offset), slot, &last_len);
+            /* Only the write's last record can be short; never send uninitialised heap to the disk. */
+            if (rc == 0 && k < j && last_len < REC)
+                memset(slot + HDR + last_len, 0, (size_t)(REC - last_len));
+        }
         if (rc != 0)
             break;
-        uint64_t copy_from = offset > pos ? offset : pos;
-        uint64_t copy_to = end < win_end ? end : win_end;
-        memcpy(buf + (copy_from - pos), data + (copy_from - offset), (size_t)(copy_to - copy_from));
-        if (spool_cipher_apply(sp->cipher, pos, buf, win, buf) != CSE_OK)
-            rc = -EIO;
-        if (rc == 0)
-            rc = write_all(sp->fd, buf, win, pos);
-        if (rc == 0)
-            account_disk(sp, win_end);
-        pos = win_end;
+        /* The last record's unused tail is not written, so a short record costs only its bytes. */
+        uint64_t wlen = (j - i) * SLOT + HDR + last_len;
+        rc = write_fully(sp->fd, bufs.io, (size_t)wlen, i * SLOT);
+        if (rc == 0) {
+            account_disk(sp, i * SLOT + wlen);
+            /* Per batch, so that after a failed write no record holds data past the logical size. */
+            uint64_t done = end < (j + 1) * REC ? end : (j + 1) * REC;
+            if (done > sp->size)
+                sp->size = done;
+        }
     }
-    secure_wipe(buf, IO_WINDOW);
-    free(buf);
-    if (rc == 0 && end > sp->size)
-        sp->size = end;
+    buffers_free(&bufs);
     return rc;
 }
 
@@ -172,71 +208,117 @@ int spool_write(spool *sp, uint64_t offset, const uint8_t *data, size_t len)
         return 0;
     pthread_mutex_lock(&sp->lock);
     int rc = write_locked(sp, offset, data, len);
+    spool_cipher_release(sp->cipher);      /* the expanded key lives only for the call */
     pthread_mutex_unlock(&sp->lock);
+    return rc;
+}
+
+/* Caller holds the lock; [offset, offset + len) lies within the logical size and len > 0. */
+static int read_locked(spool *sp, uint64_t offset, uint8_t *out, size_t len)
+{
+    uint64_t end = offset + len;
+    uint64_t first = offset / REC, last = (end - 1) / REC;
+    buffers bufs;
+    int rc = buffers_init(&bufs, last - first + 1);
+    for (uint64_t i = first; rc == 0 && i <= last; i += BATCH) {
+        uint64_t j = last - i < BATCH ? last : i + BATCH - 1;
+        rc = read_zero_filled(sp->fd, bufs.io, (size_t)((j - i + 1) * SLOT), i * SLOT);
+        for (uint64_t k = i; rc == 0 && k <= j; k++) {
+            uint64_t rs = k * REC;
+            size_t a = (size_t)((offset > rs ? offset : rs) - rs);
+            size_t b = (size_t)((end < rs + REC ? end : rs + REC) - rs);
+            uint8_t *dst = out + (rs + a - offset);
+            const uint8_t *slot = bufs.io + (k - i) * SLOT;
+            size_t rec_len;
+            rc = slot_length(slot, &rec_len);
+            if (rc != 0)
+                break;
+            if (rec_len == 0) {
+                memset(dst, 0, b - a);
+            } else if (a == 0 && b >= rec_len) {
+                /* The whole record is wanted: decrypt straight into the caller's buffer. */
+                rc = open_slot(sp, k, slot, rec_len, dst);
+                memset(dst + rec_len, 0, b - rec_len);
+            } else {
+                /* GCM verifies whole records: decrypt all of it, copy the part asked for. */
+                uint8_t *plain = buffers_plain(&bufs);
+                if (!plain) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                rc = open_slot(sp, k, slot, rec_len, plain);
+                size_t stop = b < rec_len ? b : rec_len;
+                if (a < stop)
+                    memcpy(dst, plain + a, stop - a);
+                else
+                    stop = a;
+                memset(dst + (stop - a), 0, b - stop);
+            }
+        }
+    }
+    buffers_free(&bufs);
     return rc;
 }
 
 ssize_t spool_read(spool *sp, uint64_t offset, uint8_t *out, size_t len)
 {
     pthread_mutex_lock(&sp->lock);
-    if (offset >= sp->size) {
+    if (offset >= sp->size || len == 0) {
         pthread_mutex_unlock(&sp->lock);
         return 0;
     }
     if (len > sp->size - offset)
         len = (size_t)(sp->size - offset);
-    uint8_t *buf = malloc(IO_WINDOW);
-    if (!buf) {
-        pthread_mutex_unlock(&sp->lock);
-        return -ENOMEM;
-    }
-    int rc = 0;
-    size_t done = 0;
-    while (rc == 0 && done < len) {
-        uint64_t pos = (offset + done) & ~(uint64_t)(CHUNK - 1);
-        size_t skip = (size_t)(offset + done - pos);
-        size_t want = len - done + skip;
-        size_t win = want > IO_WINDOW ? IO_WINDOW : (want + CHUNK - 1) & ~(size_t)(CHUNK - 1);
-        rc = read_plain_aligned(sp, pos, buf, win);
-        if (rc != 0)
-            break;
-        size_t n = win - skip < len - done ? win - skip : len - done;
-        memcpy(out + done, buf + skip, n);
-        done += n;
-    }
-    secure_wipe(buf, IO_WINDOW);
-    free(buf);
+    int rc = read_locked(sp, offset, out, len);
+    spool_cipher_release(sp->cipher);
     pthread_mutex_unlock(&sp->lock);
-    return rc != 0 ? rc : (ssize_t)done;
+    return rc != 0 ? rc : (ssize_t)len;
+}
+
+/* Caller holds the lock; size < sp->size. The record holding the new end is re-sealed without the
+ * bytes past it (so they read as zeros if the file grows again) and the file is cut after it. */
+static int shrink_locked(spool *sp, uint64_t size)
+{
+    uint64_t k = size / REC;
+    size_t within = (size_t)(size % REC);
+    uint64_t file_end = k * SLOT;
+    int rc = 0;
+    if (within > 0) {
+        buffers bufs;
+        rc = buffers_init(&bufs, 1);
+        size_t rec_len = 0;
+        if (rc == 0)
+            rc = read_zero_filled(sp->fd, bufs.io, (size_t)SLOT, k * SLOT);
+        if (rc == 0)
+            rc = slot_length(bufs.io, &rec_len);
+        if (rc == 0 && rec_len > within) {
+            uint8_t *plain = buffers_plain(&bufs);
+            rc = plain ? open_slot(sp, k, bufs.io, rec_len, plain) : -ENOMEM;
+            if (rc == 0 && spool_cipher_seal(sp->cipher, k, plain, within, bufs.io, bufs.io + HDR) != CSE_OK)
+                rc = -EIO;
+            if (rc == 0)
+                rc = write_fully(sp->fd, bufs.io, (size_t)(HDR + within), k * SLOT);
+            rec_len = within;
+        }
+        if (rc == 0 && rec_len > 0)
+            file_end += HDR + rec_len;
+        buffers_free(&bufs);
+    }
+    if (rc == 0 && file_end < sp->disk_size) {
+        if (ftruncate(sp->fd, (off_t)file_end) != 0)
+            return -errno;
+        if (sp->counters)
+            sp->counters->spool_bytes -= sp->disk_size - file_end;
+        sp->disk_size = file_end;
+    }
+    return rc;
 }
 
 int spool_truncate(spool *sp, uint64_t size)
 {
     pthread_mutex_lock(&sp->lock);
-    int rc = 0;
-    if (size < sp->size) {
-        uint64_t chunk_start = size & ~(uint64_t)(CHUNK - 1);
-        if (size > chunk_start) {
-            /* Bytes past the new end inside the last chunk must read as zeros if the file grows again. */
-            uint8_t chunk[CHUNK];
-            rc = read_plain_aligned(sp, chunk_start, chunk, CHUNK);
-            if (rc == 0) {
-                memset(chunk + (size - chunk_start), 0, CHUNK - (size_t)(size - chunk_start));
-                if (spool_cipher_apply(sp->cipher, chunk_start, chunk, CHUNK, chunk) != CSE_OK)
-                    rc = -EIO;
-            }
-            if (rc == 0)
-                rc = write_all(sp->fd, chunk, CHUNK, chunk_start);
-            chunk_start += CHUNK;
-        }
-        if (rc == 0 && ftruncate(sp->fd, (off_t)chunk_start) != 0)
-            rc = -errno;
-        if (rc == 0 && chunk_start < sp->disk_size) {
-            if (sp->counters)
-                sp->counters->spool_bytes -= sp->disk_size - chunk_start;
-            sp->disk_size = chunk_start;
-        }
-    }
+    int rc = size < sp->size ? shrink_locked(sp, size) : 0;
+    spool_cipher_release(sp->cipher);
     if (rc == 0)
         sp->size = size;
     pthread_mutex_unlock(&sp->lock);
@@ -246,6 +328,11 @@ int spool_truncate(spool *sp, uint64_t size)
 uint64_t spool_size(const spool *sp)
 {
     return sp->size;
+}
+
+int spool_fd_for_tests(const spool *sp)
+{
+    return sp->fd;
 }
 
 void spool_free(spool *sp)

@@ -1,5 +1,5 @@
 /* Unit tests of AES-256-GCM (GCM specification test cases 13-15, tag failure, streaming in odd pieces,
- * ranged CTR reads at unaligned offsets) and of the spool cipher (AES-CTR at any offset). */
+ * ranged CTR reads at unaligned offsets). The spool's record cipher is tested in test_spool_cipher.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "gcm.h"
-#include "spool_cipher.h"
 
 static void hex_to_bytes(const char *hex, uint8_t *out, size_t len)
 {
@@ -159,49 +158,6 @@ static void test_gcm_ranged_reads(void **state)
     free(out);
 }
 
-static void test_spool_cipher_any_offset(void **state)
-{
-    (void)state;
-    spool_cipher *sc = NULL, *other = NULL;
-    assert_int_equal(spool_cipher_new(&sc), CSE_OK);
-    assert_int_equal(spool_cipher_new(&other), CSE_OK);
-    size_t len = 50000;
-    uint8_t *plain = malloc(len), *whole = malloc(len), *piece = malloc(len);
-    srand(11);
-    for (size_t i = 0; i < len; i++)
-        plain[i] = (uint8_t)rand();
-    uint64_t base = ((uint64_t)1 << 33) + 5;              /* far offsets work as well */
-    assert_int_equal(spool_cipher_apply(sc, base, plain, len, whole), CSE_OK);
-    assert_memory_not_equal(whole, plain, len);
-    /* The same bytes written piecewise at their offsets give the same ciphertext. */
-    for (size_t pos = 0; pos < len;) {
-        size_t n = 1 + (size_t)rand() % 3000;
-        if (n > len - pos)
-            n = len - pos;
-        assert_int_equal(spool_cipher_apply(sc, base + pos, plain + pos, n, piece + pos), CSE_OK);
-        pos += n;
-    }
-    assert_memory_equal(piece, whole, len);
-    /* Decrypting any sub-range in place returns the plaintext. */
-    for (int round = 0; round < 100; round++) {
-        size_t offset = (size_t)rand() % len;
-        size_t count = (size_t)rand() % (len - offset + 1);
-        memcpy(piece, whole + offset, count);
-        assert_int_equal(spool_cipher_apply(sc, base + offset, piece, count, piece), CSE_OK);
-        assert_memory_equal(piece, plain + offset, count);
-    }
-    /* A second spool has its own key: different keystream. */
-    assert_int_equal(spool_cipher_apply(other, base, plain, len, piece), CSE_OK);
-    assert_memory_not_equal(piece, whole, len);
-    assert_int_equal(spool_cipher_apply(NULL, 0, plain, 1, piece), CSE_ERR_ARGUMENT);
-    spool_cipher_free(sc);
-    spool_cipher_free(other);
-    spool_cipher_free(NULL);
-    free(plain);
-    free(whole);
-    free(piece);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,7 +165,6 @@ int main(void)
         cmocka_unit_test(test_gcm_spec_vector_decrypt_in_pieces),
         cmocka_unit_test(test_gcm_tag_failures),
         cmocka_unit_test(test_gcm_ranged_reads),
-        cmocka_unit_test(test_spool_cipher_any_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
