@@ -117,9 +117,11 @@ done
 grep -q "decrypt_errors" <(getfattr --only-values -n user.s3csefs.stats "$mnt" 2>/dev/null) && ok "stats xattr" || fail "stats xattr"
 
 # An object replaced (here by boto3) while a handle is open: the next read that goes to S3 is EIO, never
-# bytes of the new version decrypted with the old key; a new open reads the new version.
-head -c $((3 * 1024 * 1024)) /dev/urandom >replace-old
-head -c $((3 * 1024 * 1024)) /dev/urandom >replace-new
+# bytes of the new version decrypted with the old key; a new open reads the new version. (The read is
+# more than 16 MiB past the first one, so it is not served by the GET that the first read started
+# before the replacement, which would rightly deliver the old version.)
+head -c $((24 * 1024 * 1024)) /dev/urandom >replace-old
+head -c $((24 * 1024 * 1024)) /dev/urandom >replace-new
 run "python put replace-old" "$py" put replace-old replaced.bak
 "$python" - "$mnt/replaced.bak" "$py" replace-old replace-new <<'PY' && ok "replaced while open: EIO" || fail "replaced while open"
 import errno, os, subprocess, sys
