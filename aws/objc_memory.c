@@ -286,6 +286,19 @@ static int mem_head(object_client *c, const char *key, objc_head *out, aws_error
     return rc;
 }
 
+/* The object a GET reads (lock held): NoSuchKey when absent, PreconditionFailed when etag (If-Match)
+ * names another version. */
+static int find_for_get(memory_client *m, const char *key, const char *etag, mem_object **out, aws_error *err)
+{
+    *out = find_object(m, key);
+    if (!*out)
+        return fail(err, AWS_ERR_NOT_FOUND, 404, "NoSuchKey", "The specified key does not exist.");
+    if (etag && !mem_etag_matches(etag, (*out)->etag))
+        return fail(err, AWS_ERR_CHANGED, 412, "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold");
+    return 0;
+}
+
 /* GetObject with a Range, and with If-Match when etag is not NULL (S3 checks the precondition before
  * the range: a replaced object is 412 even when the range is past its end). */
 static int get_range_impl(object_client *c, const char *key, const char *etag, uint64_t offset, size_t len,
@@ -299,16 +312,12 @@ static int get_range_impl(object_client *c, const char *key, const char *etag, u
         return AWS_ERR_ARGUMENT;
     pthread_mutex_lock(&m->lock);
     m->counts.get++;
-    int rc = 0;
+    int rc;
     size_t n = 0;
     body_ref body = { 0 };
-    mem_object *o = find_object(m, key);
-    if (!o) {
-        rc = fail(err, AWS_ERR_NOT_FOUND, 404, "NoSuchKey", "The specified key does not exist.");
-    } else if (etag && !mem_etag_matches(etag, o->etag)) {
-        rc = fail(err, AWS_ERR_CHANGED, 412, "PreconditionFailed",
-                  "At least one of the pre-conditions you specified did not hold");
-    } else if (offset < o->len) {
+    mem_object *o = NULL;
+    rc = find_for_get(m, key, etag, &o, err);
+    if (rc == 0 && offset < o->len) {
         n = o->len - offset < len ? (size_t)(o->len - offset) : len;
         if (body_take(o, &body) != 0)
             rc = mem_fail_no_memory(err);
@@ -387,16 +396,12 @@ static int mem_get_stream(object_client *c, const char *key, const char *etag, u
         return AWS_ERR_ARGUMENT;
     pthread_mutex_lock(&m->lock);
     m->counts.get++;
-    int rc = 0;
+    int rc;
     uint64_t n = 0;
     body_ref body = { 0 };
-    mem_object *o = find_object(m, key);
-    if (!o) {
-        rc = fail(err, AWS_ERR_NOT_FOUND, 404, "NoSuchKey", "The specified key does not exist.");
-    } else if (etag && !mem_etag_matches(etag, o->etag)) {
-        rc = fail(err, AWS_ERR_CHANGED, 412, "PreconditionFailed",
-                  "At least one of the pre-conditions you specified did not hold");
-    } else if (offset < o->len && len) {
+    mem_object *o = NULL;
+    rc = find_for_get(m, key, etag, &o, err);
+    if (rc == 0 && offset < o->len && len) {
         n = o->len - offset < len ? o->len - offset : len;
         if (body_take(o, &body) != 0)
             rc = mem_fail_no_memory(err);

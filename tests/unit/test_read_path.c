@@ -20,17 +20,6 @@ static fs_context ctx;
 static int setup(void **state) { (void)state; tr_setup(&ctx); return 0; }
 static int teardown(void **state) { (void)state; tr_teardown(&ctx); return 0; }
 
-static void expect_range(read_handle *h, const uint8_t *plain, size_t plain_len, uint64_t off, size_t len)
-{
-    char *buf = malloc(len + 1);
-    ssize_t n = read_handle_read(h, buf, len, (off_t)off);
-    size_t want = off >= plain_len ? 0 : (plain_len - off < len ? plain_len - off : len);
-    assert_int_equal(n, (ssize_t)want);
-    if (want)
-        assert_memory_equal(buf, plain + off, want);
-    free(buf);
-}
-
 static void put_and_check_small(int with_length)
 {
     for (size_t len = 0; len <= 48; len++) {
@@ -47,7 +36,7 @@ static void put_and_check_small(int with_length)
         assert_int_equal(read_handle_size(h), len);
         for (size_t off = 0; off <= len + 1; off++)
             for (size_t n = 1; n <= len - (off < len ? off : len) + 2; n++)
-                expect_range(h, plain, len, off, n);
+                tr_expect_range(h, plain, len, off, n);
         read_handle_close(h);
         free(plain);
     }
@@ -78,7 +67,7 @@ static void test_cbc_random_and_sequential(void **state)
         uint64_t off = seed % (len + 100);
         seed = seed * 1103515245u + 12345u;
         size_t n = 1 + seed % (200 * 1024);
-        expect_range(h, plain, len, off, n);
+        tr_expect_range(h, plain, len, off, n);
     }
     read_handle_close(h);
 
@@ -86,7 +75,7 @@ static void test_cbc_random_and_sequential(void **state)
     objc_memory_reset_stats(ctx.objects);
     assert_int_equal(read_handle_open(&ctx, "/big.bak", &h), 0);
     for (uint64_t off = 0; off < len + 131072; off += 131072)
-        expect_range(h, plain, len, off, 131072);
+        tr_expect_range(h, plain, len, off, 131072);
     read_handle_close(h);
     objc_memory_counts counts;
     assert_int_equal(objc_memory_stats(ctx.objects, &counts), 0);
@@ -111,7 +100,7 @@ static void test_random_4k_reads_fetch_little(void **state)
     const int reads = 100;
     for (int i = 1; i <= reads; i++) {
         uint64_t off = (uint64_t)((i * 13) % 16) * 2 * 1024 * 1024 + (uint64_t)(i * 4099) % (1024 * 1024);
-        expect_range(h, plain, len, off, 4096);
+        tr_expect_range(h, plain, len, off, 4096);
     }
     objc_memory_counts counts;
     objc_memory_stats(ctx.objects, &counts);
@@ -141,9 +130,9 @@ static void test_plain_legacy_instruction(void **state)
         read_handle *h = NULL;
         assert_int_equal(read_handle_open(&ctx, paths[p], &h), 0);
         assert_int_equal(read_handle_size(h), len);
-        expect_range(h, plain, len, 0, len);
-        expect_range(h, plain, len, 4095, 10000);
-        expect_range(h, plain, len, len - 17, 100);
+        tr_expect_range(h, plain, len, 0, len);
+        tr_expect_range(h, plain, len, 4095, 10000);
+        tr_expect_range(h, plain, len, len - 17, 100);
         read_handle_close(h);
     }
     free(plain);
@@ -160,11 +149,11 @@ static void test_gcm(void **state)
     assert_int_equal(read_handle_open(&ctx, "/gcm.bak", &h), 0);
     assert_int_equal(read_handle_size(h), len);
     for (uint64_t off = 0; off < len; off += 65536)      /* full sequential read: tag verified */
-        expect_range(h, plain, len, off, 65536);
+        tr_expect_range(h, plain, len, off, 65536);
     read_handle_close(h);
     assert_int_equal(read_handle_open(&ctx, "/gcm.bak", &h), 0);
-    expect_range(h, plain, len, 500001, 3333);           /* ranged: CTR */
-    expect_range(h, plain, len, 17, 1);
+    tr_expect_range(h, plain, len, 500001, 3333);           /* ranged: CTR */
+    tr_expect_range(h, plain, len, 17, 1);
     read_handle_close(h);
 
     /* A flipped ciphertext byte: ranged reads elsewhere still work (unauthenticated); a full sequential
@@ -173,7 +162,7 @@ static void test_gcm(void **state)
     body[700000] ^= 1;
     tr_tamper(&ctx, "gcm.bak", body, stored, NULL, NULL);
     assert_int_equal(read_handle_open(&ctx, "/gcm.bak", &h), 0);
-    expect_range(h, plain, len, 1000, 5000);
+    tr_expect_range(h, plain, len, 1000, 5000);
     read_handle_close(h);
     assert_int_equal(read_handle_open(&ctx, "/gcm.bak", &h), 0);
     char *buf = malloc(65536);
@@ -232,7 +221,7 @@ static void good_read_still_works(void)
     }
     read_handle *h = NULL;
     assert_int_equal(read_handle_open(&ctx, "/good.bak", &h), 0);
-    expect_range(h, plain, len, 0, len);
+    tr_expect_range(h, plain, len, 0, len);
     read_handle_close(h);
 }
 
@@ -400,7 +389,7 @@ static void test_shared_data_key_one_kms_call(void **state)
             snprintf(path, sizeof path, "/shared/%02d.bak", i);
             read_handle *h = NULL;
             assert_int_equal(read_handle_open(&ctx, path, &h), 0);
-            expect_range(h, plain, 777, 0, 777);
+            tr_expect_range(h, plain, 777, 0, 777);
             read_handle_close(h);
         }
     kms_local_stats(ctx.kms, &after);
@@ -432,9 +421,9 @@ static void replace_while_open(int encrypted, int sequential_first)
 
     read_handle *h = NULL;
     assert_int_equal(read_handle_open(&ctx, path, &h), 0);
-    expect_range(h, old_plain, len, 0, 4096);
+    tr_expect_range(h, old_plain, len, 0, 4096);
     if (sequential_first)
-        expect_range(h, old_plain, len, 4096, 65536);   /* prefetcher running */
+        tr_expect_range(h, old_plain, len, 4096, 65536);   /* prefetcher running */
     meta_stat ms = { .exists = 1, .size = len };
     meta_cache_put(ctx.meta, path, &ms);
 
@@ -454,7 +443,7 @@ static void replace_while_open(int encrypted, int sequential_first)
     read_handle_close(h);
 
     assert_int_equal(read_handle_open(&ctx, path, &h), 0);
-    expect_range(h, new_plain, len, 0, len);
+    tr_expect_range(h, new_plain, len, 0, len);
     read_handle_close(h);
     free(buf);
     free(old_plain);
@@ -507,7 +496,7 @@ static void test_replaced_during_open_reopens(void **state)
     assert_int_equal(job.rc, 0);
     objc_faulty_clear_rules(ctx.objects);
     assert_int_equal(read_handle_size(job.h), len);
-    expect_range(job.h, new_plain, len, 0, len);
+    tr_expect_range(job.h, new_plain, len, 0, len);
     read_handle_close(job.h);
     objc_free(ctx.objects);
     ctx.objects = memory;

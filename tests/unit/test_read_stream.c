@@ -22,23 +22,12 @@ static fs_context ctx;
 static int setup(void **state) { (void)state; tr_setup(&ctx); return 0; }
 static int teardown(void **state) { (void)state; tr_teardown(&ctx); return 0; }
 
-static void expect_range(read_handle *h, const uint8_t *plain, size_t plain_len, uint64_t off, size_t len)
-{
-    char *buf = malloc(len + 1);
-    ssize_t n = read_handle_read(h, buf, len, (off_t)off);
-    size_t want = off >= plain_len ? 0 : (plain_len - off < len ? plain_len - off : len);
-    assert_int_equal(n, (ssize_t)want);
-    if (want)
-        assert_memory_equal(buf, plain + off, want);
-    free(buf);
-}
-
 /* Reads [from, to) in `piece` steps and checks every byte. */
 static void read_sequentially(read_handle *h, const uint8_t *plain, size_t len, uint64_t from, uint64_t to,
                               size_t piece)
 {
     for (uint64_t off = from; off < to; off += piece)
-        expect_range(h, plain, len, off, (size_t)(to - off < piece ? to - off : piece));
+        tr_expect_range(h, plain, len, off, (size_t)(to - off < piece ? to - off : piece));
 }
 
 static uint8_t *put_cbc(const char *key, size_t len, int with_length, unsigned seed)
@@ -120,11 +109,11 @@ static void test_random_read_inside_a_stream(void **state)
     read_sequentially(h, plain, len, 0, 3 * 1024 * 1024, 131072);
     objc_memory_counts before, after;
     objc_memory_stats(ctx.objects, &before);
-    expect_range(h, plain, len, 20 * 1024 * 1024 + 5, 4096);
+    tr_expect_range(h, plain, len, 20 * 1024 * 1024 + 5, 4096);
     objc_memory_stats(ctx.objects, &after);
     assert_int_equal(after.get - before.get, 1);        /* one ranged GET for the random read */
     read_sequentially(h, plain, len, 3 * 1024 * 1024, 8 * 1024 * 1024, 131072);
-    expect_range(h, plain, len, 12345, 4096);
+    tr_expect_range(h, plain, len, 12345, 4096);
     read_sequentially(h, plain, len, 8 * 1024 * 1024, len, 65536);
     objc_memory_stats(ctx.objects, &after);
     assert_true(after.get - before.get <= 6);           /* streams and direct reads, not a GET per read */
@@ -143,7 +132,7 @@ static void test_random_reads_stay_direct(void **state)
     assert_int_equal(read_handle_open(&ctx, "/mix/r.bak", &h), 0);
     objc_memory_reset_stats(ctx.objects);
     for (int i = 0; i < 50; i++)
-        expect_range(h, plain, len, (uint64_t)((i * 7 + 3) % 16) * 1024 * 1024 + 4096 * (uint64_t)i, 4096);
+        tr_expect_range(h, plain, len, (uint64_t)((i * 7 + 3) % 16) * 1024 * 1024 + 4096 * (uint64_t)i, 4096);
     objc_memory_counts counts;
     objc_memory_stats(ctx.objects, &counts);
     assert_int_equal(counts.get, 50);
@@ -179,7 +168,7 @@ static void test_mid_stream_failure_then_reads_work(void **state)
     assert_true(off + 131072 > 3 * 1024 * 1024);        /* not before the cut */
     assert_true(atomic_load(&ctx.counters.s3_errors) > errors);
     objc_faulty_set_truncation(ctx.objects, NULL, SIZE_MAX, 0);
-    expect_range(h, plain, len, off, 131072);            /* the same read again works */
+    tr_expect_range(h, plain, len, off, 131072);            /* the same read again works */
     read_sequentially(h, plain, len, off + 131072, len, 131072);
     read_handle_close(h);
     assert_int_equal(memory_budget_used(&ctx.memory), 0);
@@ -234,7 +223,7 @@ static void test_queue_bounded_by_window(void **state)
     assert_int_equal(read_handle_open(&ctx, "/win/a.bak", &h), 0);
     uint64_t peak = 0;
     for (uint64_t off = 0; off < len; off += 131072) {
-        expect_range(h, plain, len, off, 131072);
+        tr_expect_range(h, plain, len, off, 131072);
         if (off % (1024 * 1024) == 0)
             usleep(2000);                               /* let the fetch thread run ahead if it would */
         uint64_t used = memory_budget_used(&ctx.memory);
@@ -275,7 +264,7 @@ static void test_close_cancels_blocked_stream(void **state)
     read_handle *h = NULL;
     assert_int_equal(read_handle_open(&ctx, "/close/a.bak", &h), 0);
     objc_memory_reset_stats(ctx.objects);
-    expect_range(h, plain, len, 0, 4096);
+    tr_expect_range(h, plain, len, 0, 4096);
     usleep(20000);
     read_handle_close(h);
     objc_memory_counts counts;
@@ -317,12 +306,12 @@ static void test_out_of_order_and_late_reads(void **state)
     assert_int_equal(read_handle_open(&ctx, "/ooo/a.bak", &h), 0);
     objc_memory_reset_stats(ctx.objects);
     static const int order[4] = { 1, 3, 0, 2 };
-    expect_range(h, plain, len, 0, mib);                /* the file is opened and read from the start */
+    tr_expect_range(h, plain, len, 0, mib);                /* the file is opened and read from the start */
     objc_memory_counts counts;
     size_t learned = 0;
     for (size_t c = 1; c < 17; c += 4) {
         for (int i = 0; i < 4; i++)
-            expect_range(h, plain, len, (c + (size_t)order[i]) * mib, mib);
+            tr_expect_range(h, plain, len, (c + (size_t)order[i]) * mib, mib);
         objc_memory_stats(ctx.objects, &counts);
         if (c == 1) {
             learned = counts.get;
@@ -331,7 +320,7 @@ static void test_out_of_order_and_late_reads(void **state)
     }
     assert_int_equal(counts.get, learned);              /* later groups: no GET of their own */
     for (size_t k = 0; k < 8; k++)                      /* 12 MiB behind the furthest read */
-        expect_range(h, plain, len, 5 * mib + k * 131072, 131072);
+        tr_expect_range(h, plain, len, 5 * mib + k * 131072, 131072);
     objc_memory_stats(ctx.objects, &counts);
     assert_int_equal(counts.get, learned + 1);
     read_sequentially(h, plain, len, 17 * mib, len, 131072);

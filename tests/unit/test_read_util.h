@@ -19,6 +19,7 @@
 #include "meta_cache.h"
 #include "namespace.h"
 #include "objc_memory.h"
+#include "read_path.h"
 
 static inline void tr_setup(fs_context *ctx)
 {
@@ -223,6 +224,18 @@ static inline void tr_tamper(fs_context *ctx, const char *key, const uint8_t *bo
         abort();
     kv_list_free(&md);
     free(old);
+}
+
+/* Reads [off, off+len) through the handle and checks it against the plaintext (short at the end). */
+static inline void tr_expect_range(read_handle *h, const uint8_t *plain, size_t plain_len, uint64_t off, size_t len)
+{
+    char *buf = malloc(len + 1);
+    ssize_t n = read_handle_read(h, buf, len, (off_t)off);
+    size_t want = off >= plain_len ? 0 : (plain_len - off < len ? plain_len - off : len);
+    assert_int_equal(n, (ssize_t)want);
+    if (want)
+        assert_memory_equal(buf, plain + off, want);
+    free(buf);
 }
 
 #endif
