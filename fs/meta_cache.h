@@ -19,6 +19,7 @@ typedef struct {
     uint64_t size;              /* plaintext size */
     uint64_t stored_size;       /* object size in S3 */
     int encrypted;
+    int size_known;             /* size is the plaintext size (not the stored size of an unreadable object) */
     file_attrs attrs;           /* stored attributes (mode, uid, gid, mtime) */
     char etag[80];
     time_t last_modified;

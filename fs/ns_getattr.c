@@ -44,6 +44,7 @@ int ns_object_stat(fs_context *ctx, const char *path, const char *key, int instr
         out->attrs = info.attrs;
         rc = object_info_plain_size(ctx, &info, NULL);
         out->size = rc == 0 ? info.plain_size : info.head.size;   /* corrupt: logged, stored size shown */
+        out->size_known = rc == 0;
         object_info_free(&info);
     }
     if (ctx->meta)

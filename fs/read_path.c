@@ -16,6 +16,7 @@
 #include "cbc_random.h"
 #include "gcm.h"
 #include "log.h"
+#include "meta_cache.h"
 #include "namespace.h"
 #include "object_info.h"
 
@@ -247,7 +248,8 @@ ssize_t read_handle_read(read_handle *h, char *buf, size_t size, off_t offset)
     if (s && !s->cancel) {
         /* Around a running stream, out-of-order arrival is wider than around a single reader. */
         uint64_t at = max_u64(s->consumed, h->next_sequential == UINT64_MAX ? 0 : h->next_sequential);
-        near = near || (off + STREAM_REORDER >= read_stream_low(s) && off <= at + STREAM_REORDER);
+        uint64_t reorder = stream_reorder(h);
+        near = near || (off + reorder >= read_stream_low(s) && off <= at + reorder);
     }
     int behind = s && !s->error && !s->cancel && off < read_stream_low(s) && near;
     if (s && near && off < s->consumed)
@@ -335,6 +337,14 @@ static int open_once(fs_context *ctx, const char *path, read_handle **out, int *
     free(key);
     if (rc != 0)
         return rc;
+    /* The version stat already sized (same ETag, date and length): no second tail GET for it. */
+    meta_stat known;
+    if (info.encrypted && !info.has_plain_size && ctx->meta &&
+        meta_cache_object_get(ctx->meta, path, info.head.etag, info.head.last_modified, info.head.size, &known) &&
+        known.encrypted && known.size_known) {
+        info.plain_size = known.size;
+        info.has_plain_size = 1;
+    }
     read_handle *h = calloc(1, sizeof *h);
     if (!h || init_sync(h) != 0) {
         free(h);

@@ -509,7 +509,7 @@ stream *read_stream_start(read_handle *h, uint64_t off)
     if (!s)
         return NULL;
     s->h = h;
-    s->keep_behind = SEQUENTIAL_SLACK;
+    s->keep_behind = stream_keep_start(h);
     s->start = s->produced = s->consumed = s->written = start;
     s->fetch_start = s->cipher_pos = start;
     s->owns_gcm = own_gcm;
@@ -608,7 +608,8 @@ ssize_t read_stream_read(read_handle *h, stream *s, char *buf, size_t size, uint
 void read_stream_note_late(stream *s, uint64_t off)
 {
     uint64_t late = s->consumed - off;
-    uint64_t keep = late > STREAM_KEEP_BEHIND_MAX / 2 ? STREAM_KEEP_BEHIND_MAX : 2 * late;
+    uint64_t most = stream_keep_max(s->h);
+    uint64_t keep = late > most / 2 ? most : 2 * late;
     s->keep_behind = max_u64(s->keep_behind, keep);
 }
 

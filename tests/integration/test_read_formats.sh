@@ -126,9 +126,9 @@ done
 grep -q "decrypt_errors" <(getfattr --only-values -n user.s3csefs.stats "$mnt" 2>/dev/null) && ok "stats xattr" || fail "stats xattr"
 
 # An object replaced (here by boto3) while a handle is open: the next read that goes to S3 is EIO, never
-# bytes of the new version decrypted with the old key; a new open reads the new version. (The read is
-# more than 16 MiB past the first one, so it is not served by the GET that the first read started
-# before the replacement, which would rightly deliver the old version.)
+# bytes of the new version decrypted with the old key; a new open reads the new version. (The first
+# read is at the end and the next at the start, behind anything the GET that the first read started
+# before the replacement serves: that GET would rightly deliver the old version.)
 head -c $((24 * 1024 * 1024)) /dev/urandom >replace-old
 head -c $((24 * 1024 * 1024)) /dev/urandom >replace-new
 run "python put replace-old" "$py" put replace-old replaced.bak
@@ -137,9 +137,10 @@ import errno, os, subprocess, sys
 path, ref, old, new = sys.argv[1:5]
 old_data, new_data = open(old, "rb").read(), open(new, "rb").read()
 fd = os.open(path, os.O_RDONLY)
-assert os.pread(fd, 4096, 0) == old_data[:4096], "first read"
+end = len(old_data) - 4096
+assert os.pread(fd, 4096, end) == old_data[end:], "first read"
 subprocess.run([ref, "put", new, "replaced.bak"], check=True, stdout=subprocess.DEVNULL)
-off = len(old_data) - 200000                # random access: fetched now, after the replacement
+off = 0                                     # fetched now, after the replacement
 try:
     got = os.pread(fd, 65536, off)
     sys.exit("read after replacement returned %d bytes (%s)" % (len(got),

@@ -403,7 +403,7 @@ static void test_shared_data_key_one_kms_call(void **state)
  * the new version. Without If-Match the read returns garbage of the right length. */
 static void replace_while_open(int encrypted, int sequential_first)
 {
-    const size_t len = 24 * 1024 * 1024 + 5;
+    const size_t len = 48 * 1024 * 1024 + 5;
     const char *key = encrypted ? "replaced/enc.bak" : "replaced/plain.txt";
     char path[64];
     snprintf(path, sizeof path, "/%s", key);
@@ -435,7 +435,7 @@ static void replace_while_open(int encrypted, int sequential_first)
     char *buf = malloc(len);
     /* Far past what a running stream serves (read_path.c STREAM_REORDER): this read must go to the
      * store. */
-    assert_int_equal(read_handle_read(h, buf, 8192, 20 * 1024 * 1024 + 3), -EIO);
+    assert_int_equal(read_handle_read(h, buf, 8192, 44 * 1024 * 1024 + 3), -EIO);
     assert_int_equal(read_handle_read(h, buf, 4096, 0), -EIO);     /* the handle stays failed */
     assert_int_equal(read_handle_read(h, buf, 100, (off_t)len - 100), -EIO);
     meta_stat cached;

@@ -102,19 +102,19 @@ static void test_sequential_gcm_verified(void **state)
 static void test_random_read_inside_a_stream(void **state)
 {
     (void)state;
-    size_t len = 24 * 1024 * 1024 + 9;
+    size_t len = 48 * 1024 * 1024 + 9;
     uint8_t *plain = put_cbc("mix/a.bak", len, 1, 5);
     read_handle *h = NULL;
     assert_int_equal(read_handle_open(&ctx, "/mix/a.bak", &h), 0);
     read_sequentially(h, plain, len, 0, 3 * 1024 * 1024, 131072);
     objc_memory_counts before, after;
     objc_memory_stats(ctx.objects, &before);
-    tr_expect_range(h, plain, len, 20 * 1024 * 1024 + 5, 4096);
+    tr_expect_range(h, plain, len, 44 * 1024 * 1024 + 5, 4096);   /* beyond STREAM_REORDER */
     objc_memory_stats(ctx.objects, &after);
     assert_int_equal(after.get - before.get, 1);        /* one ranged GET for the random read */
     read_sequentially(h, plain, len, 3 * 1024 * 1024, 8 * 1024 * 1024, 131072);
     tr_expect_range(h, plain, len, 12345, 4096);
-    read_sequentially(h, plain, len, 8 * 1024 * 1024, len, 65536);
+    read_sequentially(h, plain, len, 8 * 1024 * 1024, len, 131072);
     objc_memory_stats(ctx.objects, &after);
     assert_true(after.get - before.get <= 6);           /* streams and direct reads, not a GET per read */
     read_handle_close(h);
@@ -194,7 +194,7 @@ static void test_mid_stream_failure_then_reads_work(void **state)
 static void test_replaced_while_streaming(void **state)
 {
     (void)state;
-    size_t len = 24 * 1024 * 1024;
+    size_t len = 48 * 1024 * 1024;
     uint8_t *plain = put_cbc("repl/a.bak", len, 1, 8);
     read_handle *h = NULL;
     assert_int_equal(read_handle_open(&ctx, "/repl/a.bak", &h), 0);
@@ -202,7 +202,7 @@ static void test_replaced_while_streaming(void **state)
     free(plain);
     plain = put_cbc("repl/a.bak", len, 1, 9);
     char buf[4096];
-    assert_int_equal(read_handle_read(h, buf, sizeof buf, 20 * 1024 * 1024), -EIO);
+    assert_int_equal(read_handle_read(h, buf, sizeof buf, 44 * 1024 * 1024), -EIO);
     assert_int_equal(read_handle_read(h, buf, sizeof buf, 1024 * 1024), -EIO);
     read_handle_close(h);
     assert_int_equal(read_handle_open(&ctx, "/repl/a.bak", &h), 0);
@@ -229,8 +229,9 @@ static void test_queue_bounded_by_window(void **state)
         uint64_t used = memory_budget_used(&ctx.memory);
         peak = used > peak ? used : peak;
     }
-    /* window + the slack kept for late concurrent reads + the segment being filled */
-    assert_true(peak <= 2 * 1024 * 1024 + 1024 * 1024 + 2 * 256 * 1024);
+    /* window + the bytes kept for late concurrent reads (STREAM_KEEP_BEHIND_START) + the segment being
+     * filled */
+    assert_true(peak <= 2 * 1024 * 1024 + 8 * 1024 * 1024 + 2 * 256 * 1024);
     read_handle_close(h);
     assert_int_equal(memory_budget_used(&ctx.memory), 0);
     fs_options_defaults(&ctx.options);
