@@ -405,9 +405,7 @@ void read_handle_close(read_handle *h)
     while (all) {
         stream *s = all;
         all = s->next_retired;
-        pthread_join(s->thread, NULL);
-        read_stream_free_segments(s);
-        free(s);
+        read_stream_free(s);
     }
     read_stream_spares_free(h);
     late_drop(h);

@@ -97,7 +97,9 @@ struct stream {
     int finished;                /* the fetch thread is done (joinable at once) */
     int error;                   /* -errno once the stream failed */
     int users;                   /* readers working with it (it is freed only at 0) */
-    int waiting;                 /* readers waiting for bytes (publishing wakes them) */
+    int waiting;                 /* readers waiting for bytes */
+    uint64_t wake_at;            /* the nearest end a waiting reader needs: publishing past it wakes them */
+    pthread_cond_t published;    /* readers wait here: one wakeup per request, not per network chunk */
     uint64_t start;              /* plaintext offset of the first byte */
     uint64_t produced;           /* plaintext published so far (end offset) */
     uint64_t consumed;           /* end of the furthest read served */
@@ -147,5 +149,7 @@ uint64_t read_stream_low(const stream *s);
 void read_stream_note_late(stream *s, uint64_t off);
 void read_stream_spares_free(read_handle *h);
 void read_stream_free_segments(stream *s);
+/* Joins the (finished or stopping) fetch thread and frees the stream. Without the lock. */
+void read_stream_free(stream *s);
 
 #endif

@@ -132,8 +132,11 @@ static void stream_publish(stream *s)
         visible = min_u64(visible, h->plain_size - 1);
     if (visible > s->produced) {
         s->produced = visible;
-        if (s->waiting)
-            pthread_cond_broadcast(&h->changed);
+        /* Woken readers that still wait set wake_at again. */
+        if (s->waiting && s->produced >= s->wake_at) {
+            s->wake_at = UINT64_MAX;
+            pthread_cond_broadcast(&s->published);
+        }
     }
     if (s->owns_gcm)
         h->gcm_pos = min_u64(s->cipher_pos, h->plain_size);
@@ -486,6 +489,7 @@ static void *stream_main(void *arg)
     if (!h->current)
         read_stream_spares_free(h);                       /* nothing streams now: give the memory back */
     pthread_cond_broadcast(&h->changed);
+    pthread_cond_broadcast(&s->published);
     pthread_mutex_unlock(&h->lock);
     return NULL;
 }
@@ -513,6 +517,7 @@ stream *read_stream_start(read_handle *h, uint64_t off)
     s->start = s->produced = s->consumed = s->written = start;
     s->fetch_start = s->cipher_pos = start;
     s->owns_gcm = own_gcm;
+    s->wake_at = UINT64_MAX;
     if (is_cbc(h)) {
         memcpy(s->prev, h->iv, BLOCK);
         if (start > 0) {                      /* the block before `start` chains into it */
@@ -520,7 +525,12 @@ stream *read_stream_start(read_handle *h, uint64_t off)
             s->lead_left = BLOCK;
         }
     }
+    if (pthread_cond_init(&s->published, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
     if (pthread_create(&s->thread, NULL, stream_main, s) != 0) {
+        pthread_cond_destroy(&s->published);
         free(s);
         return NULL;
     }
@@ -543,6 +553,15 @@ void read_stream_retire(read_handle *h)
     s->next_retired = h->retired;
     h->retired = s;
     pthread_cond_broadcast(&h->changed);
+    pthread_cond_broadcast(&s->published);
+}
+
+void read_stream_free(stream *s)
+{
+    pthread_join(s->thread, NULL);
+    read_stream_free_segments(s);
+    pthread_cond_destroy(&s->published);
+    free(s);
 }
 
 /* Joins and frees retired streams whose threads are done and that no reader still holds. */
@@ -556,9 +575,7 @@ void read_stream_reap(read_handle *h)
             continue;
         }
         *p = s->next_retired;
-        pthread_join(s->thread, NULL);        /* it has finished: returns at once */
-        read_stream_free_segments(s);
-        free(s);
+        read_stream_free(s);                  /* it has finished: the join returns at once */
     }
     if (!h->current)
         read_stream_spares_free(h);
@@ -591,8 +608,10 @@ ssize_t read_stream_read(read_handle *h, stream *s, char *buf, size_t size, uint
         }
         s->wanted = max_u64(s->wanted, off + size);
         pthread_cond_broadcast(&h->changed);  /* a fetch thread waiting for room may take more now */
+        /* Woken once the whole request is there (it is answered only then anyway), or the stream ends. */
+        s->wake_at = min_u64(s->wake_at, off + size);
         s->waiting++;
-        pthread_cond_wait(&h->changed, &h->lock);
+        pthread_cond_wait(&s->published, &h->lock);
         s->waiting--;
     }
     if (result >= 0) {
