@@ -5,6 +5,11 @@
 #   READ_BENCH_RANDOM   number of random 4 KiB reads (default 300; moto serves ranges slowly)
 #   READ_BENCH_OPTIONS  extra mount options (e.g. max_memory=256M,prefetch_max=128M)
 #   READ_BENCH_SEQ_CONFIGS  "|"-separated option sets: one sequential run each (default READ_BENCH_OPTIONS)
+#   READ_BENCH_RATE     e.g. 800mbit: after the upload, shape loopback to that rate (tc tbf, root) for
+#                       every transfer measured, curl's and the mount's alike. Without it, on a 2-core
+#                       machine moto, the daemon and dd share the CPU and the figure measures CPU cost;
+#                       with it, the link is the bottleneck, as from S3 (one connection gets ~100-300 MB/s
+#                       there), and the figure shows whether the mount keeps the link busy.
 # Figures: sequential MB/s through the mount vs a plain curl GET of the same ciphertext from the same
 # server; daemon CPU seconds per GiB; daemon peak RSS; random 4 KiB reads per second and bytes fetched
 # from S3 per random read (daemon counters, user.s3csefs.stats).
@@ -24,6 +29,13 @@ echo "creating a ${mb} MiB encrypted object (multipart, chained CBC, no stored l
 head -c $((mb * 1024 * 1024 + 5)) /dev/urandom >plain
 "$src/tests/tools/ref_cse.py" put plain bench.bak --multipart --part-size $((64 * 1024 * 1024)) || exit 1
 size=$(stat -c %s plain)
+
+if [ -n "${READ_BENCH_RATE:-}" ]; then
+    command -v tc >/dev/null || { echo "READ_BENCH_RATE needs tc (iproute2)" >&2; exit 2; }
+    tc qdisc add dev lo root tbf rate "$READ_BENCH_RATE" burst 256kb latency 100ms || exit 2
+    trap 'tc qdisc del dev lo root 2>/dev/null' EXIT
+    echo "loopback shaped to $READ_BENCH_RATE (tc tbf)"
+fi
 
 read -r curl_bytes curl_s < <(curl -s -o /dev/null -w '%{size_download} %{time_total}\n' \
     --aws-sigv4 "aws:amz:${AWS_REGION}:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
