@@ -397,6 +397,43 @@ static void test_shared_data_key_one_kms_call(void **state)
     free(plain);
 }
 
+/* An RDS-export-shaped object (no stored plaintext length): stat works its size out from the tail, and
+ * an open of the same version after it makes no second tail GET. A new version is sized again. */
+static void test_open_after_stat_reuses_size(void **state)
+{
+    (void)state;
+    const size_t len = 100003;
+    uint8_t *plain = tr_random_bytes(len, 51);
+    size_t stored;
+    tr_cbc_opts o = { .profile = CSE_PROFILE_KMS, .with_length = 0 };
+    free(tr_put_cbc(&ctx, "sized/a.bak", plain, len, &o, &stored));
+    meta_stat st;
+    objc_memory_reset_stats(ctx.objects);
+    assert_int_equal(ns_stat(&ctx, "/sized/a.bak", &st), 0);
+    assert_int_equal(st.size, len);
+    objc_memory_counts counts;
+    objc_memory_stats(ctx.objects, &counts);
+    assert_int_equal(counts.get, 1);                       /* the tail GET */
+
+    objc_memory_reset_stats(ctx.objects);
+    read_handle *h = NULL;
+    assert_int_equal(read_handle_open(&ctx, "/sized/a.bak", &h), 0);
+    objc_memory_stats(ctx.objects, &counts);
+    assert_int_equal(counts.get, 0);
+    tr_expect_range(h, plain, len, len - 100, 100);        /* the size is right: the padding agrees */
+    read_handle_close(h);
+
+    /* Replaced by a shorter version: the cached summary does not match its ETag, so open sizes it. */
+    free(tr_put_cbc(&ctx, "sized/a.bak", plain, len - 7, &o, &stored));
+    objc_memory_reset_stats(ctx.objects);
+    assert_int_equal(read_handle_open(&ctx, "/sized/a.bak", &h), 0);
+    objc_memory_stats(ctx.objects, &counts);
+    assert_int_equal(counts.get, 1);
+    tr_expect_range(h, plain, len - 7, 0, len - 7);
+    read_handle_close(h);
+    free(plain);
+}
+
 /* Review finding 4: an object replaced while a handle is open. Every GET carries the ETag of the HEAD
  * that gave the envelope, so the new version's ciphertext is never decrypted with the old key: the read
  * is -EIO (so is every later one), the stale cached stat of the path is dropped, and a new open reads
@@ -585,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_gcm_out_of_order_still_verified),
         cmocka_unit_test(test_corrupt_objects),
         cmocka_unit_test(test_shared_data_key_one_kms_call),
+        cmocka_unit_test(test_open_after_stat_reuses_size),
         cmocka_unit_test(test_replaced_while_open_is_eio),
         cmocka_unit_test(test_replaced_during_open_reopens),
         cmocka_unit_test(test_parallel_readers_never_hang),
