@@ -16,18 +16,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-failures = 0
-passes = 0
-
-
-def check(condition, what, detail=""):
-    global failures, passes
-    if condition:
-        passes += 1
-        print("ok:", what)
-    else:
-        failures += 1
-        print("FAIL:", what, detail, file=sys.stderr)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from itest import check, find_tool, finish  # noqa: E402
 
 
 def credentials_document(serial, lifetime_s=360):
@@ -302,8 +292,7 @@ def main():
     finally:
         fake.stop()
 
-    print("%d passed, %d failed" % (passes, failures))
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -23,18 +23,8 @@ from urllib.parse import parse_qs
 import boto3
 from moto.server import ThreadedMotoServer
 
-failures = 0
-passes = 0
-
-
-def check(condition, what, detail=""):
-    global failures, passes
-    if condition:
-        passes += 1
-        print("ok:", what)
-    else:
-        failures += 1
-        print("FAIL:", what, detail, file=sys.stderr)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from itest import check, find_tool, finish  # noqa: E402
 
 
 def tool():
@@ -242,8 +232,7 @@ def main():
     proc, out = run([], base_env())
     check(proc.returncode == 1 and "no AWS credentials" in proc.stderr, "no source -> clear error", proc.stderr)
 
-    print("%d passed, %d failed" % (passes, failures))
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

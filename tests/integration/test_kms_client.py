@@ -12,30 +12,15 @@ import sys
 
 import boto3
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from itest import check, find_tool, finish  # noqa: E402
+
 ARN = os.environ["S3CSEFS_TEST_KEY_ARN"]
 ALIAS = os.environ["S3CSEFS_TEST_KEY_ALIAS"]
-failures = []
-
-
-def find_tool(name):
-    explicit = os.environ.get("S3CSEFS_" + name.upper())
-    if explicit:
-        return explicit
-    build = os.environ.get("S3CSEFS_BUILD_DIR", "")
-    for candidate in (os.path.join(build, "tests", name), os.path.join(build, "tests", "tools", name)):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    sys.exit(f"cannot find {name}: set S3CSEFS_BUILD_DIR or S3CSEFS_{name.upper()}")
 
 
 TOOL = find_tool("kms_check")
 kms = boto3.client("kms", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def tool(*args, env=None):
@@ -119,5 +104,4 @@ for call in (("describe", ARN), ("generate", ARN, *ctx_args), ("decrypt", "AAAA"
     rc, out, err = tool(*call, env=bad)
     check(rc == 3 and "SignatureDoesNotMatch" in err, f"{call[0]} with a wrong secret: {err[:120]}")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+finish()

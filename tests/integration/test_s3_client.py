@@ -15,31 +15,16 @@ import time
 
 import boto3
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from itest import check, find_tool, finish  # noqa: E402
+
 BUCKET = os.environ["S3CSEFS_TEST_BUCKET"]
 TMP = os.environ.get("S3CSEFS_TEST_TMPDIR", "/tmp")
 MIB = 1024 * 1024
-failures = []
-
-
-def find_tool(name):
-    explicit = os.environ.get("S3CSEFS_" + name.upper())
-    if explicit:
-        return explicit
-    build = os.environ.get("S3CSEFS_BUILD_DIR", "")
-    for candidate in (os.path.join(build, "tests", name), os.path.join(build, "tests", "tools", name)):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    sys.exit(f"cannot find {name}: set S3CSEFS_BUILD_DIR or S3CSEFS_{name.upper()}")
 
 
 TOOL = find_tool("objc_check")
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def tool(*args, env=None, stdin=None):
@@ -285,5 +270,4 @@ for test in (test_put_head_get, test_empty_object, test_multipart_and_copies, te
     except Exception as exc:  # a crash in one group must not hide the others
         check(False, f"{test.__name__} raised {exc!r}")
 
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+finish()

@@ -15,29 +15,13 @@ import subprocess
 import sys
 import threading
 
-failures = []
-
-
-def find_tool(name):
-    explicit = os.environ.get("S3CSEFS_" + name.upper())
-    if explicit:
-        return explicit
-    build = os.environ.get("S3CSEFS_BUILD_DIR", "")
-    for candidate in (os.path.join(build, "tests", name), os.path.join(build, "tests", "tools", name)):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    sys.exit(f"cannot find {name}: set S3CSEFS_BUILD_DIR or S3CSEFS_{name.upper()}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from itest import check, find_tool, finish  # noqa: E402
 
 
 OBJC = find_tool("objc_check")
 KMS = find_tool("kms_check")
 TMP = os.environ.get("S3CSEFS_TEST_TMPDIR", "/tmp")
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def crc32c(data):
@@ -331,5 +315,4 @@ rc, out, err = run(KMS, [denied], "generate", "alias/x")
 check(rc == 3 and "AccessDeniedException" in err and len(Plan.seen) == 1, "KMS AccessDeniedException: one attempt")
 
 server.shutdown()
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+finish()
