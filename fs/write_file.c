@@ -64,6 +64,8 @@ struct write_file {
                                      * until the last handle is released (lost bytes must not be
                                      * replaced by zeros or by the old object behind the caller) */
     int deleted;                    /* unlinked while open: finish discards instead of uploading */
+    int replaces_bare_object;       /* the object this replaces had no envelope in its metadata: an
+                                     * SDK's <key>.instruction may hold one, stale once we upload */
     uint64_t size;                  /* logical size */
 
     write_stream *stream;
@@ -158,6 +160,8 @@ static void keep_existing_attributes(write_file *wf)
     aws_error_clear(&err);
     wf->ctx->counters.s3_requests++;
     if (wf->ctx->objects->ops->head(wf->ctx->objects, wf->key, &head, &err) == 0) {
+        wf->replaces_bare_object = !kv_list_get_ci(&head.metadata, "x-amz-key-v2") &&
+                                   !kv_list_get_ci(&head.metadata, "x-amz-key");
         for (size_t i = 0; i < head.metadata.count; i++) {
             const kv_pair *kv = &head.metadata.items[i];
             if (strncasecmp(kv->name, "x-amz-", 6) != 0 && strcmp(kv->name, ATTR_MTIME) != 0 &&
@@ -215,6 +219,7 @@ int write_file_new_existing(fs_context *ctx, part_uploader *uploader, const char
     write_file *wf = alloc_file(ctx, uploader, path);
     if (!wf)
         return -ENOMEM;
+    wf->replaces_bare_object = 1;   /* not looked at: the rare in-place patch pays one DELETE */
     publish(wf);
     *out = wf;
     return 0;
@@ -882,6 +887,30 @@ static void invalidate_cache(write_file *wf)
         meta_cache_invalidate(wf->ctx->meta, wf->path);
 }
 
+/* After an upload that replaced an object without a metadata envelope: its <key>.instruction, if an SDK
+ * wrote one, would now describe bytes it does not belong to (a plain file read through it is garbage).
+ * Best effort: the upload has succeeded either way. */
+static void drop_stale_instruction(write_file *wf)
+{
+    char *ikey = NULL;
+    if (asprintf(&ikey, "%s" INSTRUCTION_SUFFIX, wf->key) < 0)
+        return;
+    aws_error err;
+    aws_error_clear(&err);
+    wf->ctx->counters.s3_requests++;
+    if (wf->ctx->objects->ops->delete_object(wf->ctx->objects, ikey, &err) != 0) {
+        char msg[256];
+        log_warn("%s: could not delete the old %s: %s", wf->path, ikey, aws_error_format(&err, msg, sizeof msg));
+    }
+    if (wf->ctx->meta) {
+        char *ipath = NULL;
+        if (asprintf(&ipath, "%s" INSTRUCTION_SUFFIX, wf->path) >= 0)
+            meta_cache_invalidate(wf->ctx->meta, ipath);
+        free(ipath);
+    }
+    free(ikey);
+}
+
 int write_file_finish(write_file *wf)
 {
     pthread_mutex_lock(&wf->lock);
@@ -912,6 +941,10 @@ int write_file_finish(write_file *wf)
             rc = -EIO;
         } else {
             wf->uploads++;
+            if (wf->replaces_bare_object) {
+                drop_stale_instruction(wf);
+                wf->replaces_bare_object = 0;
+            }
         }
         invalidate_cache(wf);
     }

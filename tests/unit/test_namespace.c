@@ -207,6 +207,21 @@ static void test_rename_file_keeps_envelope(void **state)
     assert_memory_equal(buf, plain, len);
     read_handle_close(h);
 
+    /* A plain file renamed over one whose envelope was an instruction file: that file goes too, so the
+     * moved bytes read as they are. */
+    tr_cbc_opts io2 = { .profile = CSE_PROFILE_KMS, .as_instruction = 1 };
+    free(tr_put_cbc(&ctx, "old.txt", plain, len, &io2, &stored));
+    aws_error perr;
+    kv_list nomd;
+    kv_list_init(&nomd);
+    assert_int_equal(ctx.objects->ops->put(ctx.objects, "new.txt", &nomd, (const uint8_t *)"plain!", 6, &perr), 0);
+    assert_int_equal(ns_rename(&ctx, "/new.txt", "/old.txt", 0), 0);
+    assert_int_equal(objc_memory_get_object(ctx.objects, "old.txt.instruction", NULL, NULL, NULL), -1);
+    assert_int_equal(read_handle_open(&ctx, "/old.txt", &h), 0);
+    assert_int_equal(read_handle_read(h, buf, len, 0), 6);
+    assert_memory_equal(buf, "plain!", 6);
+    read_handle_close(h);
+
     struct stat st;
     assert_int_equal(ns_rename(&ctx, "/j.bak", "/db.bak", RENAME_NOREPLACE), -EEXIST);
     assert_int_equal(ns_rename(&ctx, "/nothing", "/x", 0), -ENOENT);

@@ -410,6 +410,58 @@ static void test_append_to_instruction_file_object(void **state)
     assert_memory_equal(got, old, sizeof old);
     assert_memory_equal(got + sizeof old, "tail", 4);
     free(got);
+    /* The new object carries its envelope in its metadata: the old instruction file is gone. */
+    assert_int_equal(objc_memory_get_object(f.memory, "ins.bak.instruction", NULL, NULL, NULL), -1);
+    fixture_free(&f);
+}
+
+/* A plain file (name outside the policy) written with O_TRUNC over an object whose envelope an SDK kept
+ * in <key>.instruction: the instruction file goes, so the plain bytes read as they are, not through
+ * the old envelope. A file that replaces an object with a metadata envelope costs no DELETE. */
+static void test_plain_overwrite_drops_stale_instruction(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    aws_error err;
+    aws_error_clear(&err);
+    kv_list none;
+    kv_list_init(&none);
+    const char *envelope = "{\"x-amz-key-v2\":\"AAAA\",\"x-amz-iv\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}";
+    assert_int_equal(f.memory->ops->put(f.memory, "old.txt.instruction", &none, (const uint8_t *)envelope,
+                                        strlen(envelope), &err), 0);
+    uint8_t cipherish[64];
+    fill(cipherish, sizeof cipherish, 9);
+    assert_int_equal(f.memory->ops->put(f.memory, "old.txt", &none, cipherish, sizeof cipherish, &err), 0);
+
+    write_file *wf = NULL;
+    assert_int_equal(write_file_new_empty(&f.ctx, f.uploader, "/old.txt", 0, &wf), 0);
+    assert_int_equal(write_file_write(wf, "new plain text", 14, 0), 14);
+    assert_int_equal(write_file_finish(wf), 0);
+    write_file_free(wf);
+    assert_int_equal(objc_memory_get_object(f.memory, "old.txt.instruction", NULL, NULL, NULL), -1);
+    size_t got_len = 0;
+    uint8_t *got = NULL;
+    kv_list md;
+    assert_int_equal(objc_memory_get_object(f.memory, "old.txt", &got, &got_len, &md), 0);
+    assert_null(kv_list_get_ci(&md, "x-amz-key-v2"));
+    assert_int_equal(got_len, 14);
+    assert_memory_equal(got, "new plain text", 14);
+    free(got);
+    kv_list_free(&md);
+
+    /* Over an object with its envelope in metadata: no DELETE is sent. */
+    uint8_t data[100];
+    fill(data, sizeof data, 3);
+    store_file(&f, "/meta.bak", data, sizeof data, 0100644);
+    objc_memory_reset_stats(f.memory);
+    assert_int_equal(write_file_new_empty(&f.ctx, f.uploader, "/meta.bak", 0, &wf), 0);
+    assert_int_equal(write_file_write(wf, (const char *)data, 50, 0), 50);
+    assert_int_equal(write_file_finish(wf), 0);
+    write_file_free(wf);
+    objc_memory_counts counts;
+    objc_memory_stats(f.memory, &counts);
+    assert_int_equal(counts.delete_one, 0);
     fixture_free(&f);
 }
 
@@ -482,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_window_waits_for_own_parts),
         cmocka_unit_test(test_reader_does_not_disturb_stream),
         cmocka_unit_test(test_append_to_instruction_file_object),
+        cmocka_unit_test(test_plain_overwrite_drops_stale_instruction),
         cmocka_unit_test(test_read_back_pinned_to_etag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
