@@ -310,6 +310,25 @@ static int cbc_block(stream *s)
     return rc;
 }
 
+/* Ciphertext into the small block buffer `part` (a block split across network chunks, the CBC final
+ * block, the GCM tag). Returns the bytes taken. */
+static size_t take_into_part(stream *s, const uint8_t *data, size_t n)
+{
+    size_t k = BLOCK - s->part_len < n ? BLOCK - s->part_len : n;
+    memcpy(s->part + s->part_len, data, k);
+    s->part_len += k;
+    s->cipher_pos += k;
+    return k;
+}
+
+/* k bytes were decrypted into the tail segment g. */
+static void took_into_segment(stream *s, segment *g, size_t k)
+{
+    g->filled += k;
+    s->written += k;
+    s->cipher_pos += k;
+}
+
 /* CBC: whole blocks are decrypted straight from the network buffer into the segment; the block before
  * the next one is carried in prev. */
 static int cbc_feed(stream *s, const uint8_t *data, size_t n)
@@ -325,10 +344,7 @@ static int cbc_feed(stream *s, const uint8_t *data, size_t n)
             data += k;
             n -= k;
         } else if (s->part_len || n < BLOCK || s->cipher_pos >= final_block) {
-            size_t k = BLOCK - s->part_len < n ? BLOCK - s->part_len : n;
-            memcpy(s->part + s->part_len, data, k);
-            s->part_len += k;
-            s->cipher_pos += k;
+            size_t k = take_into_part(s, data, n);
             data += k;
             n -= k;
             int rc = s->part_len == BLOCK ? cbc_block(s) : 0;
@@ -345,9 +361,7 @@ static int cbc_feed(stream *s, const uint8_t *data, size_t n)
                 return -EIO;
             }
             memcpy(s->prev, data + k - BLOCK, BLOCK);
-            g->filled += k;
-            s->written += k;
-            s->cipher_pos += k;
+            took_into_segment(s, g, k);
             data += k;
             n -= k;
         }
@@ -362,10 +376,7 @@ static int gcm_feed(stream *s, const uint8_t *data, size_t n)
     read_handle *h = s->h;
     while (n) {
         if (s->cipher_pos >= h->plain_size) {
-            size_t k = BLOCK - s->part_len < n ? BLOCK - s->part_len : n;
-            memcpy(s->part + s->part_len, data, k);
-            s->part_len += k;
-            s->cipher_pos += k;
+            size_t k = take_into_part(s, data, n);
             data += k;
             n -= k;
             continue;
@@ -382,9 +393,7 @@ static int gcm_feed(stream *s, const uint8_t *data, size_t n)
             object_info_log_corrupt(h->ctx, h->key, "GCM", cse_strerror(st));
             return -EIO;
         }
-        g->filled += k;
-        s->written += k;
-        s->cipher_pos += k;
+        took_into_segment(s, g, k);
         data += k;
         n -= k;
     }
