@@ -81,14 +81,19 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
     }
     apply_changes(&attrs, changes, ms.is_dir);
     aws_error_clear(&err);
-    if (attrs_to_metadata(&attrs, &head.metadata) != 0)
+    kv_list before;
+    kv_list_init(&before);
+    if (kv_list_copy(&before, &head.metadata) != 0 || attrs_to_metadata(&attrs, &head.metadata) != 0)
         rc = -ENOMEM;
+    else if (exists && kv_list_equal(&before, &head.metadata))
+        rc = 0;                           /* already stored as asked (chmod to the same mode, ...): no copy */
     else if (exists)
         rc = ctx->objects->ops->copy(ctx->objects, key, key, OBJC_METADATA_REPLACE, &head.metadata, &err) == 0
                  ? 0 : ns_aws_errno(&err, "COPY", key);
     else
         rc = ctx->objects->ops->put(ctx->objects, key, &head.metadata, (const uint8_t *)"", 0, &err) == 0
                  ? 0 : ns_aws_errno(&err, "PUT", key);
+    kv_list_free(&before);
     objc_head_free(&head);
     free(key);
     if (ctx->meta)

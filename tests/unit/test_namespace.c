@@ -284,6 +284,20 @@ static void test_attrs_self_copy_keeps_cse_fields(void **state)
     assert_int_equal(st.st_mtim.tv_sec, 1600000000);
     assert_int_equal(st.st_mtim.tv_nsec, 987654321);
     assert_int_equal(st.st_size, len);
+
+    /* Setting what is already stored copies nothing (a whole-object server-side copy for a backup);
+     * a real change still copies. */
+    objc_memory_reset_stats(ctx.objects);
+    assert_int_equal(ns_chmod(&ctx, "/attr.bak", S_IFREG | 0604), 0);
+    assert_int_equal(ns_utimens(&ctx, "/attr.bak", tv), 0);
+    objc_memory_counts counts;
+    objc_memory_stats(ctx.objects, &counts);
+    assert_int_equal(counts.copy, 0);
+    assert_int_equal(ns_chmod(&ctx, "/attr.bak", S_IFREG | 0600), 0);
+    objc_memory_stats(ctx.objects, &counts);
+    assert_int_equal(counts.copy, 1);
+    assert_int_equal(ns_getattr(&ctx, "/attr.bak", &st), 0);
+    assert_int_equal(st.st_mode, S_IFREG | 0600);
     read_handle *h;
     char buf[2000];
     assert_int_equal(read_handle_open(&ctx, "/attr.bak", &h), 0);
