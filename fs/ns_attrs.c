@@ -3,8 +3,7 @@
  * field survives. A directory without a marker gets one. For a file open for writing (rsync's fchmod of
  * its temporary file, cp -p before close) the object is not there yet: the change is kept as pending
  * in the meta cache, shown by getattr at once, and applied by the cache's ticker once the upload is
- * done (or carried along by a rename). A change to what stat shows already is no change (no copy), and
- * an mtime that is the file's own write time is not kept (is_own_write_time). */
+ * done (or carried along by a rename). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +33,6 @@ static void apply_changes(file_attrs *attrs, const file_attrs *changes, int is_d
         attrs->mtime = changes->mtime;
         attrs->has_mtime = 1;
     }
-}
-
-/* Whether applying `changes` would alter what stat shows (`shown`: stored values or the defaults). */
-static int changes_anything(const file_attrs *shown, const file_attrs *changes)
-{
-    return (changes->has_mode && (changes->mode & 07777) != (shown->mode & 07777)) ||
-           (changes->has_uid && changes->uid != shown->uid) || (changes->has_gid && changes->gid != shown->gid) ||
-           (changes->has_mtime && (changes->mtime.tv_sec != shown->mtime.tv_sec ||
-                                   changes->mtime.tv_nsec != shown->mtime.tv_nsec));
 }
 
 void ns_overlay_pending(fs_context *ctx, const char *path, meta_stat *ms)
@@ -78,9 +68,9 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
     }
     file_attrs attrs;
     attrs_from_metadata(&head.metadata, &attrs);
-    struct stat st;
-    ns_fill_stat(ctx, &ms, &st);
     if (!attrs.has_mode) {
+        struct stat st;
+        ns_fill_stat(ctx, &ms, &st);
         attrs.mode = st.st_mode;
         attrs.has_mode = 1;
     }
@@ -89,21 +79,21 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
         attrs.mtime.tv_nsec = 0;
         attrs.has_mtime = 1;
     }
-    file_attrs shown = attrs;
-    shown.uid = attrs.has_uid ? attrs.uid : st.st_uid;
-    shown.gid = attrs.has_gid ? attrs.gid : st.st_gid;
     apply_changes(&attrs, changes, ms.is_dir);
     aws_error_clear(&err);
-    if (exists && !changes_anything(&shown, changes))
-        rc = 0;                           /* shown as asked already (smbd's chmod to the created mode): no copy */
-    else if (attrs_to_metadata(&attrs, &head.metadata) != 0)
+    kv_list before;
+    kv_list_init(&before);
+    if (kv_list_copy(&before, &head.metadata) != 0 || attrs_to_metadata(&attrs, &head.metadata) != 0)
         rc = -ENOMEM;
+    else if (exists && kv_list_equal(&before, &head.metadata))
+        rc = 0;                           /* already stored as asked (chmod to the same mode, ...): no copy */
     else if (exists)
         rc = ctx->objects->ops->copy(ctx->objects, key, key, OBJC_METADATA_REPLACE, &head.metadata, &err) == 0
                  ? 0 : ns_aws_errno(&err, "COPY", key);
     else
         rc = ctx->objects->ops->put(ctx->objects, key, &head.metadata, (const uint8_t *)"", 0, &err) == 0
                  ? 0 : ns_aws_errno(&err, "PUT", key);
+    kv_list_free(&before);
     objc_head_free(&head);
     free(key);
     if (ctx->meta)
@@ -111,41 +101,9 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
     return rc;
 }
 
-/* smbd sets a file's write time while it is still open (to the second, up to a second ahead): that is
- * the time of the writes themselves, which Last-Modified records once the upload completes (objects
- * written here store no mtime of their own). Keeping it would cost a metadata self-copy, for a backup a
- * server-side copy of the whole object, after every file written through Samba. An mtime from before
- * the file was opened (cp -p, rsync, tar: the source's time) or in the future is kept. */
-static int is_own_write_time(fs_context *ctx, const char *path, const file_attrs *changes)
-{
-    if (!changes->has_mtime || changes->has_mode || changes->has_uid || changes->has_gid)
-        return 0;
-    struct timespec opened, now;
-    if (!open_files_opened(ctx->open_files, path, &opened))
-        return 0;
-    clock_gettime(CLOCK_REALTIME, &now);
-    /* Not before the open, to the nanosecond: a copied time (even a whole-second one from tar) is always
-     * older than the copy's open. Up to one second ahead: smbd rounds up. */
-    const struct timespec *t = &changes->mtime;
-    int after_open = t->tv_sec > opened.tv_sec || (t->tv_sec == opened.tv_sec && t->tv_nsec >= opened.tv_nsec);
-    return after_open && t->tv_sec <= now.tv_sec + 1;
-}
-
 int ns_set_attrs(fs_context *ctx, const char *path, const file_attrs *changes)
 {
     if (ctx->meta && ctx->open_files && open_files_contains(ctx->open_files, path)) {
-        if (is_own_write_time(ctx, path, changes)) {
-            /* It also supersedes an mtime set earlier in the session (smbd sets one, truncated to the
-             * second before the open, right after creating the file). */
-            file_attrs pending;
-            if (meta_cache_pending_take(ctx->meta, path, &pending)) {
-                pending.has_mtime = 0;
-                if (pending.has_mode || pending.has_uid || pending.has_gid)
-                    meta_cache_pending_merge(ctx->meta, path, &pending);
-            }
-            meta_cache_invalidate(ctx->meta, path);
-            return 0;
-        }
         meta_cache_pending_merge(ctx->meta, path, changes);
         meta_cache_invalidate(ctx->meta, path);
         return 0;

@@ -94,19 +94,6 @@ int open_files_stat(open_file_table *t, const char *path, uint64_t *size, struct
     return found;
 }
 
-int open_files_opened(open_file_table *t, const char *path, struct timespec *out)
-{
-    if (!t)
-        return 0;
-    pthread_mutex_lock(&t->lock);
-    entry *e = find(t, path);
-    int found = e && e->file.file;
-    if (found)
-        write_file_opened(e->file.file, out);
-    pthread_mutex_unlock(&t->lock);
-    return found;
-}
-
 int open_files_contains(open_file_table *t, const char *path)
 {
     if (!t)

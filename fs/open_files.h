@@ -33,9 +33,6 @@ int open_files_stat(open_file_table *t, const char *path, uint64_t *size, struct
 /* 1 while path has an entry: open (a write state, any handle) or its last release still uploading. */
 int open_files_contains(open_file_table *t, const char *path);
 
-/* 1 and when its write session began (write_file_opened) while path has a write state, else 0. */
-int open_files_opened(open_file_table *t, const char *path, struct timespec *out);
-
 /* Finds the entry for path, or inserts the one made by make(ctx, path, arg) (which returns NULL with
  * *err set to a -errno on failure). Adds one handle. 0 and *out, or the -errno. */
 int open_files_acquire(open_file_table *t, const char *path,

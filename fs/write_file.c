@@ -82,7 +82,6 @@ struct write_file {
     _Atomic int visible_dirty;
     _Atomic int64_t mtime_sec;
     _Atomic long mtime_nsec;
-    struct timespec opened;         /* when this write state was made (the write session began) */
 };
 
 static void publish(write_file *wf)
@@ -111,7 +110,6 @@ static write_file *alloc_file(fs_context *ctx, part_uploader *uploader, const ch
         return NULL;
     }
     wf->encrypt = policy_should_encrypt(ctx->options.encrypt, path);
-    clock_gettime(CLOCK_REALTIME, &wf->opened);
     wf->uid = ctx->options.uid;
     wf->gid = ctx->options.gid;
     pthread_mutex_init(&wf->lock, NULL);
@@ -120,17 +118,16 @@ static write_file *alloc_file(fs_context *ctx, part_uploader *uploader, const ch
     return wf;
 }
 
-/* The attributes stored with the object at upload (so that no self-copy is needed afterwards). No
- * mtime: the metadata is fixed when the stream starts, at open, so it could only say when writing
- * began; without one, stat shows Last-Modified, when the upload completed. An mtime set explicitly
- * (cp -p, rsync, touch -d) is stored after the upload (ns_attrs.c). */
+/* The attributes stored with the object at upload (so that no self-copy is needed afterwards). */
 static int upload_metadata(write_file *wf, kv_list *md)
 {
     kv_list_init(md);
     if (kv_list_copy(md, &wf->kept_metadata) != 0)
         return -ENOMEM;
     file_attrs attrs = { .has_mode = wf->mode != 0, .has_uid = wf->mode != 0, .has_gid = wf->mode != 0,
-                         .mode = wf->mode, .uid = wf->uid, .gid = wf->gid };
+                         .has_mtime = 1, .mode = wf->mode, .uid = wf->uid, .gid = wf->gid };
+    attrs.mtime.tv_sec = wf->mtime_sec;
+    attrs.mtime.tv_nsec = wf->mtime_nsec;
     if (attrs_to_metadata(&attrs, md) != 0) {
         kv_list_free(md);
         return -ENOMEM;
@@ -993,11 +990,6 @@ int write_file_stat(write_file *wf, uint64_t *size, struct timespec *mtime)
         mtime->tv_nsec = wf->mtime_nsec;
     }
     return 1;
-}
-
-void write_file_opened(const write_file *wf, struct timespec *out)
-{
-    *out = wf->opened;
 }
 
 void write_file_free(write_file *wf)

@@ -68,8 +68,6 @@ int write_file_finish(write_file *wf);
 /* 1 with the logical size and mtime while there are changes not yet uploaded, else 0. Never blocks on
  * I/O. */
 int write_file_stat(write_file *wf, uint64_t *size, struct timespec *mtime);
-/* When this write state was made: the start of the write session (CLOCK_REALTIME). */
-void write_file_opened(const write_file *wf, struct timespec *out);
 /* 1 when bytes were written or the size changed since the last finish (a file only created or opened
  * with O_TRUNC is 0: see write_file_new_empty in write_file.c), or the state has failed (so that close
  * reports it). */

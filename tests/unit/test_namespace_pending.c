@@ -104,50 +104,6 @@ static void test_pending_attrs_applied_after_close(void **state)
     kv_list_free(&md);
 }
 
-/* smbd's pattern on a file it writes: chmod to the mode it created it with, an mtime truncated to the
- * second before the open, and at close the write time (at or after the open, up to a second ahead).
- * None of it changes what the object says, so no self-copy follows the upload (for a backup, a
- * server-side copy of the whole object); stat shows Last-Modified. A copied (older) mtime set at the
- * same point is still stored. */
-static void test_own_write_time_costs_no_copy(void **state)
-{
-    (void)state;
-    open_file *of = NULL;
-    assert_int_equal(open_files_acquire(ctx.open_files, "/smb.bak", make_empty, &ctx, NULL, &of), 0);
-    struct timespec opened;
-    assert_int_equal(open_files_opened(ctx.open_files, "/smb.bak", &opened), 1);
-    assert_int_equal(ns_chmod(&ctx, "/smb.bak", 0600), 0);
-    struct timespec tv[2] = { { 0, UTIME_OMIT }, { opened.tv_sec - 1, 0 } };
-    assert_int_equal(ns_utimens(&ctx, "/smb.bak", tv), 0);
-    assert_int_equal(write_file_write(of->file, "backup", 6, 0), 6);
-    tv[1].tv_sec = opened.tv_sec + 1;                       /* the write time, rounded up */
-    assert_int_equal(ns_utimens(&ctx, "/smb.bak", tv), 0);
-    objc_memory_reset_stats(ctx.objects);
-    assert_int_equal(write_file_finish(of->file), 0);
-    close_last(of);
-    ns_apply_pending_attrs(&ctx);
-    objc_memory_counts counts;
-    objc_memory_stats(ctx.objects, &counts);
-    assert_int_equal(counts.copy, 0);
-    kv_list md;
-    assert_int_equal(objc_memory_get_object(ctx.objects, "smb.bak", NULL, NULL, &md), 0);
-    assert_null(kv_list_get(&md, "mtime"));
-    assert_string_equal(kv_list_get(&md, "mode"), "33152");            /* 0100600, from the create */
-    kv_list_free(&md);
-
-    /* cp -p / rsync: the source's time, older than the open, is stored. */
-    assert_int_equal(open_files_acquire(ctx.open_files, "/copy.bak", make_empty, &ctx, NULL, &of), 0);
-    assert_int_equal(write_file_write(of->file, "data", 4, 0), 4);
-    struct timespec old[2] = { { 0, UTIME_OMIT }, { 1500000000, 7 } };
-    assert_int_equal(ns_utimens(&ctx, "/copy.bak", old), 0);
-    assert_int_equal(write_file_finish(of->file), 0);
-    close_last(of);
-    ns_apply_pending_attrs(&ctx);
-    assert_int_equal(objc_memory_get_object(ctx.objects, "copy.bak", NULL, NULL, &md), 0);
-    assert_string_equal(kv_list_get(&md, "mtime"), "1500000000");
-    kv_list_free(&md);
-}
-
 static int collect(void *buf, const char *name, const struct stat *st, int plus)
 {
     (void)plus;
@@ -224,7 +180,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pending_attrs_follow_upload_and_rename),
         cmocka_unit_test(test_pending_attrs_applied_after_close),
-        cmocka_unit_test(test_own_write_time_costs_no_copy),
         cmocka_unit_test(test_readdir_shows_files_being_written),
         cmocka_unit_test(test_unlink_while_open_for_writing_stays_deleted),
         cmocka_unit_test(test_unlink_removes_instruction_file),
