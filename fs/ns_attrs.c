@@ -3,7 +3,7 @@
  * field survives. A directory without a marker gets one. For a file open for writing (rsync's fchmod of
  * its temporary file, cp -p before close) the object is not there yet: the change is kept as pending
  * in the meta cache, shown by getattr at once, and applied by the cache's ticker once the upload is
- * done (or carried along by a rename). */
+ * done (or carried along by a rename). A change to what stat shows already makes no copy. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,15 @@ static void apply_changes(file_attrs *attrs, const file_attrs *changes, int is_d
         attrs->mtime = changes->mtime;
         attrs->has_mtime = 1;
     }
+}
+
+/* Whether applying `changes` would alter what stat shows (`shown`: stored values or the defaults). */
+static int changes_anything(const file_attrs *shown, const file_attrs *changes)
+{
+    return (changes->has_mode && (changes->mode & 07777) != (shown->mode & 07777)) ||
+           (changes->has_uid && changes->uid != shown->uid) || (changes->has_gid && changes->gid != shown->gid) ||
+           (changes->has_mtime && (changes->mtime.tv_sec != shown->mtime.tv_sec ||
+                                   changes->mtime.tv_nsec != shown->mtime.tv_nsec));
 }
 
 void ns_overlay_pending(fs_context *ctx, const char *path, meta_stat *ms)
@@ -68,9 +77,9 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
     }
     file_attrs attrs;
     attrs_from_metadata(&head.metadata, &attrs);
+    struct stat st;
+    ns_fill_stat(ctx, &ms, &st);
     if (!attrs.has_mode) {
-        struct stat st;
-        ns_fill_stat(ctx, &ms, &st);
         attrs.mode = st.st_mode;
         attrs.has_mode = 1;
     }
@@ -79,21 +88,21 @@ static int store_attrs(fs_context *ctx, const char *path, const file_attrs *chan
         attrs.mtime.tv_nsec = 0;
         attrs.has_mtime = 1;
     }
+    file_attrs shown = attrs;
+    shown.uid = attrs.has_uid ? attrs.uid : st.st_uid;
+    shown.gid = attrs.has_gid ? attrs.gid : st.st_gid;
     apply_changes(&attrs, changes, ms.is_dir);
     aws_error_clear(&err);
-    kv_list before;
-    kv_list_init(&before);
-    if (kv_list_copy(&before, &head.metadata) != 0 || attrs_to_metadata(&attrs, &head.metadata) != 0)
+    if (exists && !changes_anything(&shown, changes))
+        rc = 0;                           /* stat shows that already (chmod to the same mode, ...): no copy */
+    else if (attrs_to_metadata(&attrs, &head.metadata) != 0)
         rc = -ENOMEM;
-    else if (exists && kv_list_equal(&before, &head.metadata))
-        rc = 0;                           /* already stored as asked (chmod to the same mode, ...): no copy */
     else if (exists)
         rc = ctx->objects->ops->copy(ctx->objects, key, key, OBJC_METADATA_REPLACE, &head.metadata, &err) == 0
                  ? 0 : ns_aws_errno(&err, "COPY", key);
     else
         rc = ctx->objects->ops->put(ctx->objects, key, &head.metadata, (const uint8_t *)"", 0, &err) == 0
                  ? 0 : ns_aws_errno(&err, "PUT", key);
-    kv_list_free(&before);
     objc_head_free(&head);
     free(key);
     if (ctx->meta)
