@@ -24,13 +24,16 @@
  * smbd's thread pool reads ahead the same way; they reach the daemon in any order. Bytes behind the
  * furthest read are kept for the late ones: from STREAM_KEEP_BEHIND_START, and twice as far back as
  * late reads have come so far, up to STREAM_KEEP_BEHIND_MAX. They count against the budget and give way
- * to a reader waiting for memory. The start covers read_ahead_kb up to 4096 (requests up to ~5 MiB
- * late) without a single late GET, which costs a round trip on S3 (and, on moto, a stall of the whole
- * server while it loads the object). All three shrink with a small max_memory (stream_reorder() etc.):
- * a reader waiting far ahead makes the stream queue everything up to it. */
+ * to the stream's own reader waiting for memory, not to other handles' streams, so they must not stay
+ * pinned by a handle nobody reads: once the object has been read to its end, the stream keeps only
+ * SEQUENTIAL_SLACK, and its spare segments go when its fetch thread ends. The start covers
+ * read_ahead_kb up to 4096 (requests up to ~5 MiB late) without a single late GET, which costs a round
+ * trip on S3 (and, on moto, a stall of the whole server while it loads the object). All three shrink
+ * with a small max_memory (stream_reorder() etc.): a reader waiting far ahead makes the stream queue
+ * everything up to it, and two streams' kept bytes must not fill the budget. */
 #define STREAM_REORDER ((uint64_t)32 * 1024 * 1024)
 #define STREAM_KEEP_BEHIND_START ((uint64_t)8 * 1024 * 1024)
-#define STREAM_KEEP_BEHIND_MAX ((uint64_t)32 * 1024 * 1024)
+#define STREAM_KEEP_BEHIND_MAX ((uint64_t)16 * 1024 * 1024)
 /* A read that comes later than even that is fetched directly, together with what follows it up to where
  * the stream's bytes begin (at most this much), kept for the rest of the late reader's request: the
  * kernel hands over one slow thread's 1 MiB pread as 128 KiB reads, each a GET of its own otherwise. */
@@ -133,7 +136,7 @@ static inline uint64_t budget_share(const read_handle *h, uint64_t want, unsigne
 }
 static inline uint64_t stream_reorder(const read_handle *h) { return budget_share(h, STREAM_REORDER, 2); }
 static inline uint64_t stream_keep_start(const read_handle *h) { return budget_share(h, STREAM_KEEP_BEHIND_START, 8); }
-static inline uint64_t stream_keep_max(const read_handle *h) { return budget_share(h, STREAM_KEEP_BEHIND_MAX, 2); }
+static inline uint64_t stream_keep_max(const read_handle *h) { return budget_share(h, STREAM_KEEP_BEHIND_MAX, 4); }
 
 /* read_path.c. read_direct: lock held on entry and exit, released during the GET. */
 ssize_t read_direct(read_handle *h, char *buf, size_t size, uint64_t offset);

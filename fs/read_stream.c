@@ -31,11 +31,12 @@ static void segment_destroy(read_handle *h, segment *g)
     free(g);
 }
 
-/* A segment leaves a queue: kept for reuse while few are spare (its plaintext is overwritten by the
- * next use, or wiped when the spares are dropped), else wiped and freed. */
+/* A segment leaves a queue: kept for reuse while few are spare and a fetch thread runs to refill it
+ * (its plaintext is overwritten by the next use, or wiped when the spares are dropped), else wiped and
+ * freed. */
 static void segment_free(read_handle *h, segment *g)
 {
-    if (h->spare_count < SPARE_MAX && g->cap == segment_size(h)) {
+    if (h->spare_count < SPARE_MAX && g->cap == segment_size(h) && h->current && !h->current->finished) {
         g->next = h->spare;
         h->spare = g;
         h->spare_count++;
@@ -493,10 +494,13 @@ static void *stream_main(void *arg)
     if (rc != 0)
         s->error = rc;
     s->finished = 1;
+    if (rc == 0 && s->consumed >= h->plain_size) {  /* already read to the end: let go (as in read) */
+        s->keep_behind = min_u64(s->keep_behind, SEQUENTIAL_SLACK);
+        stream_trim(s);
+    }
     if (s->cancel)
         read_stream_free_segments(s);              /* no reader copies from a cancelled stream */
-    if (!h->current)
-        read_stream_spares_free(h);                       /* nothing streams now: give the memory back */
+    read_stream_spares_free(h);                    /* only a fetch thread refills spares: give them back */
     pthread_cond_broadcast(&h->changed);
     pthread_cond_broadcast(&s->published);
     pthread_mutex_unlock(&h->lock);
@@ -625,6 +629,8 @@ ssize_t read_stream_read(read_handle *h, stream *s, char *buf, size_t size, uint
     }
     if (result >= 0) {
         s->consumed = max_u64(s->consumed, off + size);
+        if (s->finished && s->consumed >= h->plain_size)
+            s->keep_behind = min_u64(s->keep_behind, SEQUENTIAL_SLACK);   /* read to the end: let go */
         stream_trim(s);
     }
     s->users--;

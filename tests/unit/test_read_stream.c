@@ -275,6 +275,38 @@ static void test_close_cancels_blocked_stream(void **state)
     free(plain);
 }
 
+/* Files read to the end and left open (a pager, smbd) pin at most SEQUENTIAL_SLACK and a segment each:
+ * the bytes kept for late reads and the spare segments go, so more such handles than the budget could
+ * hold at 8 MiB each still leave room for a new reader (which would otherwise wait 30 s per read). */
+static void test_read_to_end_releases_memory(void **state)
+{
+    (void)state;
+    enum { HANDLES = 10 };
+    size_t len = 12 * 1024 * 1024 + 5;
+    uint8_t *plain = put_cbc("pin/a.bak", len, 1, 14);
+    read_handle *h[HANDLES];
+    for (int i = 0; i < HANDLES; i++) {
+        assert_int_equal(read_handle_open(&ctx, "/pin/a.bak", &h[i]), 0);
+        read_sequentially(h[i], plain, len, 0, len, 131072);
+        uint64_t used = 0;
+        for (int t = 0; t < 200; t++) {                 /* the fetch thread ends just after the last read */
+            used = memory_budget_used(&ctx.memory);
+            if (used <= (uint64_t)(i + 1) * 3 * 1024 * 1024)
+                break;
+            usleep(5000);
+        }
+        assert_true(used <= (uint64_t)(i + 1) * 3 * 1024 * 1024);
+    }
+    read_handle *fresh = NULL;
+    assert_int_equal(read_handle_open(&ctx, "/pin/a.bak", &fresh), 0);
+    read_sequentially(fresh, plain, len, 0, 2 * 1024 * 1024, 131072);
+    read_handle_close(fresh);
+    for (int i = 0; i < HANDLES; i++)
+        read_handle_close(h[i]);
+    assert_int_equal(memory_budget_used(&ctx.memory), 0);
+    free(plain);
+}
+
 /* Plain (unencrypted) objects stream too. */
 static void test_plain_object_streams(void **state)
 {
@@ -345,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_stream_with_budget_spent),
         cmocka_unit_test(test_close_cancels_blocked_stream),
         cmocka_unit_test(test_plain_object_streams),
+        cmocka_unit_test(test_read_to_end_releases_memory),
         cmocka_unit_test(test_out_of_order_and_late_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
