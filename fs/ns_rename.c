@@ -69,10 +69,7 @@ static int rename_file(fs_context *ctx, const char *from, const char *to)
         } else if (rc == 0) {
             /* The target's own envelope file, if the replaced object had one, would be read with the
              * moved object (a plain file read through it is garbage). */
-            aws_error err;
-            aws_error_clear(&err);
-            if (ctx->objects->ops->delete_object(ctx->objects, idst, &err) != 0)
-                rc = ns_aws_errno(&err, "DELETE", idst);
+            object_info_drop_instruction(ctx, dst);
         }
     }
     if (ctx->meta) {

@@ -41,8 +41,9 @@ static int errno_of_aws(const aws_error *err)
     }
 }
 
-/* Reads `<key>.instruction`; 0 with the envelope, -ENOENT when there is none, -EIO when it is bad. */
-static int load_instruction(fs_context *ctx, const char *key, cse_envelope *env)
+/* Reads `<key>.instruction`; 0 with the envelope, -ENOENT when there is none, -EIO when it is bad
+ * (logged unless quiet). */
+static int fetch_instruction(fs_context *ctx, const char *key, cse_envelope *env, int quiet)
 {
     size_t klen = strlen(key);
     char *ikey = malloc(klen + sizeof INSTRUCTION_SUFFIX);
@@ -61,7 +62,7 @@ static int load_instruction(fs_context *ctx, const char *key, cse_envelope *env)
     int rc = ctx->objects->ops->get_range(ctx->objects, ikey, 0, INSTRUCTION_MAX, buf, &got, &err);
     if (rc != 0) {
         rc = errno_of_aws(&err);
-        if (rc != -ENOENT) {
+        if (rc != -ENOENT && !quiet) {
             char msg[400];
             log_error("object %s: reading instruction file: %s", key, aws_error_format(&err, msg, sizeof msg));
         }
@@ -69,13 +70,39 @@ static int load_instruction(fs_context *ctx, const char *key, cse_envelope *env)
         atomic_fetch_add_explicit(&ctx->counters.bytes_fetched, got, memory_order_relaxed);
         cse_status st = cse_envelope_parse_instruction((const char *)buf, got, env);
         if (st != CSE_OK) {
-            object_info_log_corrupt(ctx, key, "instruction file", cse_strerror(st));
+            if (!quiet)
+                object_info_log_corrupt(ctx, key, "instruction file", cse_strerror(st));
             rc = -EIO;
         }
     }
     free(ikey);
     free(buf);
     return rc;
+}
+
+static int load_instruction(fs_context *ctx, const char *key, cse_envelope *env)
+{
+    return fetch_instruction(ctx, key, env, 0);
+}
+
+void object_info_drop_instruction(fs_context *ctx, const char *key)
+{
+    cse_envelope env;
+    memset(&env, 0, sizeof env);
+    if (fetch_instruction(ctx, key, &env, 1) != 0)
+        return;                           /* none, or a file of that name that is not an envelope */
+    cse_envelope_free(&env);
+    char *ikey = NULL;
+    if (asprintf(&ikey, "%s" INSTRUCTION_SUFFIX, key) < 0)
+        return;
+    aws_error err;
+    aws_error_clear(&err);
+    atomic_fetch_add_explicit(&ctx->counters.s3_requests, 1, memory_order_relaxed);
+    if (ctx->objects->ops->delete_object(ctx->objects, ikey, &err) != 0) {
+        char msg[400];
+        log_warn("object %s: could not delete its stale %s: %s", key, ikey, aws_error_format(&err, msg, sizeof msg));
+    }
+    free(ikey);
 }
 
 int object_info_head(fs_context *ctx, const char *key, int instruction_hint, object_info *out)

@@ -49,5 +49,9 @@ int object_info_get_range(fs_context *ctx, const char *key, const char *etag, ui
 
 /* One log line "<key>: <what>: <cause>" for a corrupt object, and counts it. */
 void object_info_log_corrupt(fs_context *ctx, const char *key, const char *what, const char *cause);
+/* After `key` was replaced by an object whose envelope is not in `<key>.instruction`: deletes that file
+ * when it holds an envelope (an SDK's instruction file, now describing bytes it does not belong to);
+ * leaves a missing one or anything else of that name alone. Best effort: a failure is logged. */
+void object_info_drop_instruction(fs_context *ctx, const char *key);
 
 #endif

@@ -219,7 +219,7 @@ int write_file_new_existing(fs_context *ctx, part_uploader *uploader, const char
     write_file *wf = alloc_file(ctx, uploader, path);
     if (!wf)
         return -ENOMEM;
-    wf->replaces_bare_object = 1;   /* not looked at: the rare in-place patch pays one DELETE */
+    wf->replaces_bare_object = 1;   /* not looked at: the rare in-place patch pays one GET */
     publish(wf);
     *out = wf;
     return 0;
@@ -892,23 +892,13 @@ static void invalidate_cache(write_file *wf)
  * Best effort: the upload has succeeded either way. */
 static void drop_stale_instruction(write_file *wf)
 {
-    char *ikey = NULL;
-    if (asprintf(&ikey, "%s" INSTRUCTION_SUFFIX, wf->key) < 0)
-        return;
-    aws_error err;
-    aws_error_clear(&err);
-    wf->ctx->counters.s3_requests++;
-    if (wf->ctx->objects->ops->delete_object(wf->ctx->objects, ikey, &err) != 0) {
-        char msg[256];
-        log_warn("%s: could not delete the old %s: %s", wf->path, ikey, aws_error_format(&err, msg, sizeof msg));
-    }
+    object_info_drop_instruction(wf->ctx, wf->key);
     if (wf->ctx->meta) {
         char *ipath = NULL;
         if (asprintf(&ipath, "%s" INSTRUCTION_SUFFIX, wf->path) >= 0)
             meta_cache_invalidate(wf->ctx->meta, ipath);
         free(ipath);
     }
-    free(ikey);
 }
 
 int write_file_finish(write_file *wf)

@@ -450,6 +450,16 @@ static void test_plain_overwrite_drops_stale_instruction(void **state)
     free(got);
     kv_list_free(&md);
 
+    /* A file of that name that is not an envelope is the user's own: it stays. */
+    assert_int_equal(f.memory->ops->put(f.memory, "notes.txt.instruction", &none, (const uint8_t *)"my notes", 8,
+                                        &err), 0);
+    assert_int_equal(f.memory->ops->put(f.memory, "notes.txt", &none, (const uint8_t *)"v1", 2, &err), 0);
+    assert_int_equal(write_file_new_empty(&f.ctx, f.uploader, "/notes.txt", 0, &wf), 0);
+    assert_int_equal(write_file_write(wf, "v2", 2, 0), 2);
+    assert_int_equal(write_file_finish(wf), 0);
+    write_file_free(wf);
+    assert_int_equal(objc_memory_get_object(f.memory, "notes.txt.instruction", NULL, NULL, NULL), 0);
+
     /* Over an object with its envelope in metadata: no DELETE is sent. */
     uint8_t data[100];
     fill(data, sizeof data, 3);
