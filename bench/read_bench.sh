@@ -5,6 +5,8 @@
 #   READ_BENCH_RANDOM   number of random 4 KiB reads (default 300; moto serves ranges slowly)
 #   READ_BENCH_OPTIONS  extra mount options (e.g. max_memory=256M,prefetch_max=128M)
 #   READ_BENCH_SEQ_CONFIGS  "|"-separated option sets: one sequential run each (default READ_BENCH_OPTIONS)
+#   READ_BENCH_READAHEAD  space-separated read_ahead_kb values (root): each sequential configuration is
+#                       read once per value, set on the mount's bdi (default: the kernel's, 128)
 #   READ_BENCH_RATE     e.g. 800mbit: after the upload, shape loopback to that rate (tc tbf, root) for
 #                       every transfer measured, curl's and the mount's alike. Without it, on a 2-core
 #                       machine moto, the daemon and dd share the CPU and the figure measures CPU cost;
@@ -92,8 +94,12 @@ s3csefs_unmount "$mnt"
 IFS='|' read -r -a seq_configs <<<"${READ_BENCH_SEQ_CONFIGS:-$opts}"
 [ ${#seq_configs[@]} -eq 0 ] && seq_configs=("")
 for seq_opts in "${seq_configs[@]}"; do
-echo "sequential, mount options: '${seq_opts}'"
+for ra in ${READ_BENCH_READAHEAD:-default}; do
+echo "sequential, mount options: '${seq_opts}', read_ahead_kb: $ra"
 s3csefs_mount "$S3CSEFS_TEST_BUCKET" "$mnt" "$seq_opts" || exit 1
+if [ "$ra" != default ]; then
+    echo "$ra" >"/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb" || { echo "cannot set read_ahead_kb" >&2; exit 2; }
+fi
 pid=$(daemon_pid)
 stat "$mnt/bench.bak" >/dev/null
 c0=$(cpu_ticks "$pid")
@@ -116,4 +122,5 @@ echo "memory (from stats): $(getfattr --only-values -n user.s3csefs.stats "$mnt"
 r_total=$(counter s3_requests)
 echo "  S3 requests on this mount: $r_total"
 s3csefs_unmount "$mnt"
+done
 done
