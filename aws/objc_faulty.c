@@ -141,6 +141,16 @@ static int inject(const fault_plan *plan, aws_error *err)
     return (int)kind;
 }
 
+/* A body cut short and reported as an error: counted, and the connection "reset" (a network error). */
+static int inject_cut(faulty_client *f, aws_error *err)
+{
+    pthread_mutex_lock(&f->lock);
+    f->injected++;
+    pthread_mutex_unlock(&f->lock);
+    fault_plan reset = { .fail = 1, .kind = AWS_ERR_NETWORK };
+    return inject(&reset, err);
+}
+
 /* Runs before the wrapped call: 1 if the call must fail without reaching the inner client. */
 static int fails_before(const fault_plan *plan)
 {
@@ -218,11 +228,7 @@ static int faulty_get_impl(object_client *c, const char *key, const char *etag, 
     *got = cap;
     if (!as_error)
         return 0;
-    pthread_mutex_lock(&f->lock);
-    f->injected++;
-    pthread_mutex_unlock(&f->lock);
-    fault_plan reset = { .fail = 1, .kind = AWS_ERR_NETWORK };
-    return inject(&reset, err);
+    return inject_cut(f, err);
 }
 
 static int faulty_get_range(object_client *c, const char *key, uint64_t offset, size_t len, uint8_t *buf,
@@ -290,11 +296,7 @@ static int faulty_get_stream(object_client *c, const char *key, const char *etag
     aws_error_clear(err);
     if (!as_error)
         return 0;
-    pthread_mutex_lock(&f->lock);
-    f->injected++;
-    pthread_mutex_unlock(&f->lock);
-    fault_plan reset = { .fail = 1, .kind = AWS_ERR_NETWORK };
-    return inject(&reset, err);
+    return inject_cut(f, err);
 }
 
 static int faulty_put(object_client *c, const char *key, const kv_list *metadata, const uint8_t *body, size_t len,
